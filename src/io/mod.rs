@@ -1,0 +1,95 @@
+//! Image I/O: a streaming reader that hands out windows of the (reflection-padded) input, and a
+//! memory-mapped TIFF writer that takes finished rows.
+
+pub mod reader;
+pub mod tiff_out;
+
+pub use reader::InputImage;
+pub use tiff_out::MappedTiff;
+
+/// Channel layout of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ColorLayout {
+    /// One gray channel.
+    Gray,
+    /// Gray and alpha.
+    GrayAlpha,
+    /// Red, green, blue.
+    Rgb,
+    /// Red, green, blue, alpha.
+    Rgba,
+}
+
+impl ColorLayout {
+    /// Samples per pixel.
+    pub fn samples(self) -> usize {
+        match self {
+            ColorLayout::Gray => 1,
+            ColorLayout::GrayAlpha => 2,
+            ColorLayout::Rgb => 3,
+            ColorLayout::Rgba => 4,
+        }
+    }
+
+    /// Whether the last sample is alpha.
+    pub fn has_alpha(self) -> bool {
+        matches!(self, ColorLayout::GrayAlpha | ColorLayout::Rgba)
+    }
+}
+
+/// Physical resolution as stored in TIFF (XResolution, YResolution, ResolutionUnit).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Resolution {
+    /// Horizontal resolution as a rational (numerator, denominator).
+    pub x: (u32, u32),
+    /// Vertical resolution as a rational (numerator, denominator).
+    pub y: (u32, u32),
+    /// 1 = none, 2 = inch, 3 = centimetre.
+    pub unit: u16,
+}
+
+/// What the reader found out about the input.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageInfo {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Channel layout.
+    pub layout: ColorLayout,
+    /// Bits per sample (8 or 16).
+    pub bits: u8,
+    /// Physical resolution, if the file has one.
+    pub resolution: Option<Resolution>,
+    /// Embedded ICC profile, if any.
+    #[serde(skip)]
+    pub icc: Option<Vec<u8>>,
+    /// File format and storage (`tiff/strips/lzw`, `png`, …).
+    pub storage: String,
+}
+
+/// A window of the input as planar f32 samples in 0..1: red, green, blue, then alpha if the
+/// input has one (gray input is replicated into the three colour planes).
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Planes: 3 colour planes, then alpha if present.
+    pub planes: Vec<f32>,
+    /// Number of planes (3 or 4).
+    pub channels: usize,
+}
+
+impl Window {
+    /// The three colour planes.
+    pub fn rgb(&self) -> &[f32] {
+        &self.planes[..3 * self.width * self.height]
+    }
+
+    /// The alpha plane, if the input has alpha.
+    pub fn alpha(&self) -> Option<&[f32]> {
+        (self.channels == 4).then(|| &self.planes[3 * self.width * self.height..])
+    }
+}

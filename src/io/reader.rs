@@ -1,0 +1,436 @@
+//! Streaming input: TIFF files are decoded one strip (or one row of tiles) at a time and only a
+//! few such bands are cached, so the decoded image is never whole in memory. PNG, JPEG and the
+//! other formats of the `image` crate are decoded whole (they are meant for smaller inputs).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use image::ImageDecoder;
+use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
+use tiff::tags::Tag;
+use tiff::ColorType;
+
+use super::{ColorLayout, ImageInfo, Resolution, Window};
+use crate::error::{Error, Result};
+use crate::tiling::Rect;
+
+/// Decoded bands kept at once; enough for a tile window of several bands plus the next one.
+const MIN_CACHED_BANDS: usize = 4;
+
+/// A band of full-width decoded rows, interleaved samples widened to u16.
+type Band = Rc<Vec<u16>>;
+
+/// Where the bands come from.
+enum Source {
+    Tiff(Box<TiffBands>),
+    Memory(Band),
+}
+
+struct TiffBands {
+    decoder: Decoder<BufReader<File>>,
+    chunk_type: ChunkType,
+    chunk_w: usize,
+    chunks_across: usize,
+}
+
+/// An input image that hands out windows of its reflection-padded pixels.
+pub struct InputImage {
+    path: PathBuf,
+    info: ImageInfo,
+    source: Source,
+    band_height: usize,
+    cache: Vec<(usize, Band)>,
+    cache_capacity: usize,
+}
+
+impl InputImage {
+    /// Opens `path`, reading only its header (TIFF) or decoding it whole (other formats).
+    pub fn open(path: &Path) -> Result<Self> {
+        let is_tiff = {
+            let mut magic = [0u8; 4];
+            let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+            std::io::Read::read(&mut f, &mut magic).map_err(|e| Error::io(path, e))?;
+            matches!(&magic, b"II*\0" | b"MM\0*" | b"II+\0" | b"MM\0+")
+        };
+        let guarded = catch_unwind(AssertUnwindSafe(|| {
+            if is_tiff {
+                open_tiff(path)
+            } else {
+                open_other(path)
+            }
+        }));
+        let (info, source, band_height) = guarded.unwrap_or_else(|_| {
+            Err(Error::Decode {
+                path: path.into(),
+                reason: "the decoder failed on malformed data".into(),
+            })
+        })?;
+        Ok(Self {
+            path: path.into(),
+            info,
+            source,
+            band_height,
+            cache: Vec::new(),
+            cache_capacity: MIN_CACHED_BANDS,
+        })
+    }
+
+    /// What the file holds.
+    pub fn info(&self) -> &ImageInfo {
+        &self.info
+    }
+
+    /// Keeps enough decoded bands to serve windows of `rows` rows without re-decoding.
+    pub fn reserve_rows(&mut self, rows: usize) {
+        self.cache_capacity = MIN_CACHED_BANDS.max(rows.div_ceil(self.band_height) + 2);
+    }
+
+    /// Rows per decoded band (a TIFF strip or row of tiles).
+    pub fn band_height(&self) -> usize {
+        self.band_height
+    }
+
+    /// Reads `rect` of the image extended by reflection past its right and bottom edges (the
+    /// extension is at most a few pixels: the network's stride padding).
+    pub fn read_window(&mut self, rect: Rect) -> Result<Window> {
+        let (w, h) = (self.info.width, self.info.height);
+        let spp = self.info.layout.samples();
+        let gray = matches!(self.info.layout, ColorLayout::Gray | ColorLayout::GrayAlpha);
+        let alpha = self.info.layout.has_alpha();
+        let channels = if alpha { 4 } else { 3 };
+        let scale = 1.0 / ((1u32 << self.info.bits) - 1) as f32;
+        let (ww, wh) = (rect.width(), rect.height());
+        let plane = ww * wh;
+        let mut planes = vec![0.0f32; channels * plane];
+        let columns: Vec<usize> = (rect.x0..rect.x1).map(|x| reflect(x, w)).collect();
+        for (ky, y) in (rect.y0..rect.y1).enumerate() {
+            let sy = reflect(y, h);
+            let band = self.band(sy / self.band_height)?;
+            let row = &band[(sy % self.band_height) * w * spp..][..w * spp];
+            for (kx, &sx) in columns.iter().enumerate() {
+                let px = &row[sx * spp..][..spp];
+                let at = ky * ww + kx;
+                if gray {
+                    let v = f32::from(px[0]) * scale;
+                    planes[at] = v;
+                    planes[plane + at] = v;
+                    planes[2 * plane + at] = v;
+                } else {
+                    planes[at] = f32::from(px[0]) * scale;
+                    planes[plane + at] = f32::from(px[1]) * scale;
+                    planes[2 * plane + at] = f32::from(px[2]) * scale;
+                }
+                if alpha {
+                    planes[3 * plane + at] = f32::from(px[spp - 1]) * scale;
+                }
+            }
+        }
+        Ok(Window {
+            width: ww,
+            height: wh,
+            planes,
+            channels,
+        })
+    }
+
+    fn band(&mut self, index: usize) -> Result<Band> {
+        if let Some(pos) = self.cache.iter().position(|(i, _)| *i == index) {
+            let entry = self.cache.remove(pos);
+            let band = entry.1.clone();
+            self.cache.push(entry);
+            return Ok(band);
+        }
+        let band = match &mut self.source {
+            Source::Memory(all) => all.clone(),
+            Source::Tiff(t) => {
+                let guarded = catch_unwind(AssertUnwindSafe(|| {
+                    decode_band(t, &self.info, self.band_height, index)
+                }));
+                let decoded = guarded.unwrap_or_else(|_| {
+                    Err(tiff::TiffError::FormatError(
+                        tiff::TiffFormatError::InconsistentSizesEncountered,
+                    ))
+                });
+                Rc::new(decoded.map_err(|e| decode_error(&self.path, e))?)
+            }
+        };
+        if self.cache.len() >= self.cache_capacity {
+            self.cache.remove(0);
+        }
+        self.cache.push((index, band.clone()));
+        Ok(band)
+    }
+}
+
+/// Maps a coordinate of the padded image to the image, mirroring past the far edge without
+/// repeating the edge pixel (as `numpy.pad(mode="reflect")`).
+fn reflect(i: usize, n: usize) -> usize {
+    if i < n {
+        i
+    } else {
+        (2 * (n - 1)).saturating_sub(i)
+    }
+}
+
+fn decode_error(path: &Path, e: tiff::TiffError) -> Error {
+    match e {
+        tiff::TiffError::UnsupportedError(u) => Error::Unsupported {
+            path: path.into(),
+            reason: u.to_string(),
+        },
+        tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::Decode {
+                path: path.into(),
+                reason: "file is truncated".into(),
+            }
+        }
+        other => Error::Decode {
+            path: path.into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+type Opened = (ImageInfo, Source, usize);
+
+fn open_tiff(path: &Path) -> Result<Opened> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut decoder = Decoder::new(BufReader::new(file))
+        .map_err(|e| decode_error(path, e))?
+        .with_limits(Limits::default());
+    let unsupported = |reason: String| Error::Unsupported {
+        path: path.into(),
+        reason,
+    };
+    let (width, height) = decoder.dimensions().map_err(|e| decode_error(path, e))?;
+    let (width, height) = (width as usize, height as usize);
+    let color = decoder.colortype().map_err(|e| decode_error(path, e))?;
+    let (layout, bits) = match color {
+        ColorType::Gray(b) => (ColorLayout::Gray, b),
+        ColorType::GrayA(b) => (ColorLayout::GrayAlpha, b),
+        ColorType::RGB(b) => (ColorLayout::Rgb, b),
+        ColorType::RGBA(b) => (ColorLayout::Rgba, b),
+        other => return Err(unsupported(format!("colour type {other:?}"))),
+    };
+    if bits != 8 && bits != 16 {
+        return Err(unsupported(format!("{bits} bits per sample")));
+    }
+    let sample_format = decoder
+        .find_tag_unsigned::<u16>(Tag::SampleFormat)
+        .map_err(|e| decode_error(path, e))?
+        .unwrap_or(1);
+    if sample_format != 1 {
+        return Err(unsupported(format!(
+            "sample format {sample_format} (only unsigned integers)"
+        )));
+    }
+    let planar = decoder
+        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+        .map_err(|e| decode_error(path, e))?
+        .unwrap_or(1);
+    if planar != 1 {
+        return Err(unsupported("planar (separate) sample layout".into()));
+    }
+    let compression = decoder
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .map_err(|e| decode_error(path, e))?
+        .unwrap_or(1);
+    let resolution = read_resolution(&mut decoder);
+    let icc = decoder
+        .find_tag(Tag::IccProfile)
+        .ok()
+        .flatten()
+        .and_then(|v| v.into_u8_vec().ok());
+    let chunk_type = decoder.get_chunk_type();
+    let (chunk_w, chunk_h) = decoder.chunk_dimensions();
+    let (chunk_w, chunk_h) = (chunk_w as usize, chunk_h as usize);
+    if chunk_w == 0 || chunk_h == 0 {
+        return Err(Error::Decode {
+            path: path.into(),
+            reason: "zero-sized strips or tiles".into(),
+        });
+    }
+    let (kind, chunks_across, band_height) = match chunk_type {
+        ChunkType::Strip => ("strips", 1, chunk_h.min(height)),
+        ChunkType::Tile => ("tiles", width.div_ceil(chunk_w), chunk_h),
+    };
+    let info = ImageInfo {
+        width,
+        height,
+        layout,
+        bits,
+        resolution,
+        icc,
+        storage: format!("tiff/{kind}/{}", compression_name(compression)),
+    };
+    let bands = TiffBands {
+        decoder,
+        chunk_type,
+        chunk_w,
+        chunks_across,
+    };
+    Ok((info, Source::Tiff(Box::new(bands)), band_height.max(1)))
+}
+
+fn compression_name(code: u16) -> String {
+    match code {
+        1 => "none".into(),
+        5 => "lzw".into(),
+        7 => "jpeg".into(),
+        8 | 32946 => "deflate".into(),
+        32773 => "packbits".into(),
+        other => format!("compression-{other}"),
+    }
+}
+
+fn read_resolution(decoder: &mut Decoder<BufReader<File>>) -> Option<Resolution> {
+    let mut rational = |tag| match decoder.find_tag(tag).ok().flatten() {
+        Some(tiff::decoder::ifd::Value::Rational(n, d)) => Some((n, d)),
+        _ => None,
+    };
+    let x = rational(Tag::XResolution)?;
+    let y = rational(Tag::YResolution)?;
+    let unit = decoder
+        .find_tag_unsigned::<u16>(Tag::ResolutionUnit)
+        .ok()
+        .flatten()
+        .unwrap_or(2);
+    Some(Resolution { x, y, unit })
+}
+
+fn widen(result: DecodingResult) -> tiff::TiffResult<Vec<u16>> {
+    match result {
+        DecodingResult::U8(v) => Ok(v.into_iter().map(u16::from).collect()),
+        DecodingResult::U16(v) => Ok(v),
+        _ => Err(tiff::TiffError::UnsupportedError(
+            tiff::TiffUnsupportedError::UnsupportedDataType,
+        )),
+    }
+}
+
+/// Decodes band `index` (one strip, or one row of tiles) into full-width interleaved rows.
+fn decode_band(
+    t: &mut TiffBands,
+    info: &ImageInfo,
+    band_height: usize,
+    index: usize,
+) -> tiff::TiffResult<Vec<u16>> {
+    let spp = info.layout.samples();
+    let rows = band_height.min(info.height - index * band_height);
+    let row_len = info.width * spp;
+    let mut band = vec![0u16; rows * row_len];
+    let inconsistent =
+        || tiff::TiffError::FormatError(tiff::TiffFormatError::InconsistentSizesEncountered);
+    for across in 0..t.chunks_across {
+        let chunk = (index * t.chunks_across + across) as u32;
+        let data = widen(t.decoder.read_chunk(chunk)?)?;
+        let (data_w, data_h) = match t.chunk_type {
+            ChunkType::Strip => (info.width, rows),
+            ChunkType::Tile => {
+                let (dw, dh) = t.decoder.chunk_data_dimensions(chunk);
+                (dw as usize, dh as usize)
+            }
+        };
+        // Tiles may come back padded to the full tile width or cropped to the image.
+        let stride = if data.len() >= t.chunk_w * data_h * spp && t.chunk_type == ChunkType::Tile {
+            t.chunk_w
+        } else {
+            data_w
+        };
+        if data.len() < stride * (data_h.min(rows) - 1) * spp + data_w * spp || data_h < rows {
+            return Err(inconsistent());
+        }
+        let x0 = across * t.chunk_w;
+        let copy_w = data_w.min(info.width - x0);
+        for r in 0..rows {
+            let src = &data[r * stride * spp..][..copy_w * spp];
+            band[r * row_len + x0 * spp..][..copy_w * spp].copy_from_slice(src);
+        }
+    }
+    Ok(band)
+}
+
+fn open_other(path: &Path) -> Result<Opened> {
+    let decode_err = |e: image::ImageError| match e {
+        image::ImageError::Unsupported(u) => Error::Unsupported {
+            path: path.into(),
+            reason: u.to_string(),
+        },
+        image::ImageError::IoError(io) => Error::io(path, io),
+        other => Error::Decode {
+            path: path.into(),
+            reason: other.to_string(),
+        },
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let format = reader
+        .format()
+        .map(|f| format!("{f:?}").to_lowercase())
+        .ok_or_else(|| Error::Unsupported {
+            path: path.into(),
+            reason: "not a recognised image format".into(),
+        })?;
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let image = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let has_alpha = image.color().has_alpha();
+    let is_gray = !image.color().has_color();
+    let bits = if image.color().bytes_per_pixel() / image.color().channel_count() >= 2 {
+        16
+    } else {
+        8
+    };
+    let layout = match (is_gray, has_alpha) {
+        (true, false) => ColorLayout::Gray,
+        (true, true) => ColorLayout::GrayAlpha,
+        (false, false) => ColorLayout::Rgb,
+        (false, true) => ColorLayout::Rgba,
+    };
+    let samples: Vec<u16> = match (layout, bits) {
+        (ColorLayout::Gray, 8) => image
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+        (ColorLayout::GrayAlpha, 8) => image
+            .to_luma_alpha8()
+            .into_raw()
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+        (ColorLayout::Rgb, 8) => image
+            .to_rgb8()
+            .into_raw()
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+        (ColorLayout::Rgba, 8) => image
+            .to_rgba8()
+            .into_raw()
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+        (ColorLayout::Gray, _) => image.to_luma16().into_raw(),
+        (ColorLayout::GrayAlpha, _) => image.to_luma_alpha16().into_raw(),
+        (ColorLayout::Rgb, _) => image.to_rgb16().into_raw(),
+        (ColorLayout::Rgba, _) => image.to_rgba16().into_raw(),
+    };
+    let info = ImageInfo {
+        width,
+        height,
+        layout,
+        bits,
+        resolution: None,
+        icc,
+        storage: format,
+    };
+    Ok((info, Source::Memory(Rc::new(samples)), height.max(1)))
+}

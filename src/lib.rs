@@ -1,0 +1,23 @@
+//! bigstyle: neural style transfer for huge images.
+//!
+//! The image is cut into stride-aligned overlapping tiles ([`tiling`]), normalised with
+//! statistics of the whole image ([`stats`]), run tile by tile through the generator
+//! ([`model`]), blended with feathered seams ([`blend`]) and streamed to a memory-mapped output
+//! ([`io`]); [`pipeline`] connects the stages and [`cli`] is the command line on top.
+
+pub mod blend;
+pub mod cli;
+pub mod error;
+pub mod io;
+pub mod model;
+pub mod pipeline;
+pub mod scratch;
+pub mod stats;
+pub mod tiling;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use pipeline::{parse_style, stylize_file, stylize_whole, Options, Summary};
+
+/// The CPU backend bigstyle runs on when no GPU backend is built in.
+pub type CpuBackend = burn::backend::Flex;

@@ -1,0 +1,296 @@
+//! The pipeline that connects the stages: open the input, plan tiles, obtain whole-image
+//! normalisation statistics, run every tile through the network with them, blend the tiles into
+//! bands of rows and write those into the memory-mapped output.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+
+use crate::blend::Blender;
+use crate::error::{Error, Result};
+use crate::io::tiff_out::OutputSpec;
+use crate::io::{InputImage, MappedTiff};
+use crate::model::{
+    planar_to_tensor, tensor_to_planar, Generator, NormSource, StyleAffine, NUM_STYLES,
+};
+use crate::stats::exact::exact_stats;
+use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
+use crate::stats::{NetworkStats, StatsMode};
+use crate::tiling::{Tile, TilePlan};
+
+/// Receives progress: a named stage of a known number of steps, then one call per step.
+pub trait Progress {
+    /// A new stage begins.
+    fn stage(&mut self, name: &str, steps: usize);
+    /// One step of the current stage is done.
+    fn step(&mut self);
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&mut self, _name: &str, _steps: usize) {}
+    fn step(&mut self) {}
+}
+
+/// Default thumbnail side for `--stats thumbnail`.
+pub const DEFAULT_THUMBNAIL: usize = 1024;
+
+/// How to stylize one file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Core tile side (px, multiple of 4).
+    pub tile: usize,
+    /// Context around each tile (px, multiple of 4).
+    pub overlap: usize,
+    /// Style weights, normalised to sum 1.
+    pub style: [f32; NUM_STYLES],
+    /// Where the normalisation statistics come from.
+    pub stats: StatsMode,
+    /// Where to save the statistics used, if anywhere.
+    pub save_stats: Option<PathBuf>,
+    /// Directory for scratch maps (default: the system's temporary directory).
+    pub scratch_dir: Option<PathBuf>,
+    /// Force (`Some(true)`) or forbid (`Some(false)`) BigTIFF; `None` decides by size.
+    pub bigtiff: Option<bool>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mut style = [0.0; NUM_STYLES];
+        style[0] = 1.0;
+        Self {
+            tile: 1024,
+            overlap: 128,
+            style,
+            stats: StatsMode::Exact,
+            save_stats: None,
+            scratch_dir: None,
+            bigtiff: None,
+        }
+    }
+}
+
+/// What a run did, for `--json` and logs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Input path.
+    pub input: PathBuf,
+    /// Output path.
+    pub output: PathBuf,
+    /// Image width.
+    pub width: usize,
+    /// Image height.
+    pub height: usize,
+    /// Input storage (`tiff/strips/lzw`, `png`, …).
+    pub storage: String,
+    /// Output samples per pixel.
+    pub channels: usize,
+    /// Bits per sample.
+    pub bits: u8,
+    /// Tile side used.
+    pub tile: usize,
+    /// Overlap used.
+    pub overlap: usize,
+    /// Number of tiles.
+    pub tiles: usize,
+    /// Statistics source (`exact`, `thumbnail=1024`, `file=…`).
+    pub stats: String,
+    /// Seconds spent on statistics.
+    pub stats_seconds: f64,
+    /// Seconds spent stylizing and writing tiles.
+    pub render_seconds: f64,
+}
+
+/// Parses a style spec: `7` picks style 7, `3:0.5,12:0.5` blends; weights are normalised.
+pub fn parse_style(spec: &str) -> Result<[f32; NUM_STYLES]> {
+    let bad = |why: &str| Error::InvalidOption(format!("--style {spec:?}: {why}"));
+    let mut weights = [0.0f32; NUM_STYLES];
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (index, weight) = match part.split_once(':') {
+            Some((i, w)) => (i, w.trim().parse::<f32>().map_err(|_| bad("bad weight"))?),
+            None => (part, 1.0),
+        };
+        let index: usize = index
+            .trim()
+            .parse()
+            .map_err(|_| bad("use e.g. 7 or 3:0.5,12:0.5"))?;
+        if index >= NUM_STYLES {
+            return Err(bad(&format!("style index must be 0 to {}", NUM_STYLES - 1)));
+        }
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(bad("weights must be non-negative numbers"));
+        }
+        weights[index] += weight;
+    }
+    let total: f32 = weights.iter().sum();
+    if total <= 0.0 {
+        return Err(bad("no style with a positive weight"));
+    }
+    Ok(weights.map(|w| w / total))
+}
+
+/// Stylizes `input` into the TIFF `output` with tiles, whole-image statistics and blending.
+pub fn stylize_file<B: Backend>(
+    model: &Generator<B>,
+    input: &Path,
+    output: &Path,
+    opts: &Options,
+    device: &B::Device,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    check_output_format(output)?;
+    let mut image = InputImage::open(input)?;
+    let info = image.info().clone();
+    let plan = TilePlan::new(info.width, info.height, opts.tile, opts.overlap)?;
+    image.reserve_rows(opts.tile + 2 * opts.overlap.max(16));
+    let style = model.style_affine(&opts.style);
+
+    let started = Instant::now();
+    let stats = obtain_stats(model, &style, &mut image, &plan, opts, device, progress)?;
+    if let Some(path) = &opts.save_stats {
+        stats.save(path)?;
+    }
+    let stats_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let channels = if info.layout.has_alpha() { 4 } else { 3 };
+    let spec = OutputSpec {
+        width: info.width,
+        height: info.height,
+        samples: channels,
+        bits: info.bits,
+        resolution: info.resolution,
+        icc: info.icc.clone(),
+        bigtiff: opts.bigtiff,
+    };
+    let mut out = MappedTiff::create(output, spec)?;
+    let mut blender = Blender::new(&plan, channels);
+    progress.stage("stylizing", plan.len());
+    for row in 0..plan.rows() {
+        for col in 0..plan.cols() {
+            let tile = plan.tile(col, row);
+            let planar = render_tile(model, &style, &stats, &mut image, &tile, device)?;
+            blender.add_tile(&tile, &planar);
+            progress.step();
+        }
+        blender.finish_row(row, &mut out)?;
+    }
+    let output = out.finish()?;
+    Ok(Summary {
+        input: input.into(),
+        output,
+        width: info.width,
+        height: info.height,
+        storage: info.storage,
+        channels,
+        bits: info.bits,
+        tile: opts.tile,
+        overlap: opts.overlap,
+        tiles: plan.len(),
+        stats: opts.stats.to_string(),
+        stats_seconds,
+        render_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn check_output_format(output: &Path) -> Result<()> {
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if ext == "tif" || ext == "tiff" {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption(format!(
+            "output {}: only TIFF output (.tif, .tiff) is supported",
+            output.display()
+        )))
+    }
+}
+
+/// Statistics for the whole image from the source the options name.
+#[allow(clippy::too_many_arguments)]
+pub fn obtain_stats<B: Backend>(
+    model: &Generator<B>,
+    style: &StyleAffine,
+    image: &mut InputImage,
+    plan: &TilePlan,
+    opts: &Options,
+    device: &B::Device,
+    progress: &mut dyn Progress,
+) -> Result<NetworkStats> {
+    match &opts.stats {
+        StatsMode::Exact => {
+            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+            exact_stats(
+                model,
+                style,
+                &opts.style,
+                image,
+                plan,
+                &dir,
+                device,
+                progress,
+            )
+        }
+        StatsMode::Thumbnail(side) => {
+            progress.stage("statistics (thumbnail)", 1);
+            let stats = thumbnail_stats(model, style, &opts.style, image, *side, device)?;
+            progress.step();
+            Ok(stats)
+        }
+        StatsMode::File(path) => {
+            let channels: Vec<usize> = (0..crate::model::NUM_LAYERS)
+                .map(|l| model.channels(l))
+                .collect();
+            NetworkStats::load(path, &opts.style, &channels)
+        }
+    }
+}
+
+/// Runs one tile through the network with the given statistics; returns planar output over the
+/// tile's window (RGB, then the input's alpha passed through unchanged).
+fn render_tile<B: Backend>(
+    model: &Generator<B>,
+    style: &StyleAffine,
+    stats: &NetworkStats,
+    image: &mut InputImage,
+    tile: &Tile,
+    device: &B::Device,
+) -> Result<Vec<f32>> {
+    let window = image.read_window(tile.window)?;
+    let (w, h) = (window.width, window.height);
+    let x = planar_to_tensor::<B>(window.rgb().to_vec(), 3, h, w, device);
+    let mut out = tensor_to_planar(model.forward(x, style, NormSource::Given(stats)));
+    if let Some(alpha) = window.alpha() {
+        out.extend_from_slice(alpha);
+    }
+    Ok(out)
+}
+
+/// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own
+/// instance statistics, as the original model does: the reference the tiler is tested against.
+pub fn stylize_whole<B: Backend>(
+    model: &Generator<B>,
+    weights: &[f32; NUM_STYLES],
+    rgb: &[f32],
+    width: usize,
+    height: usize,
+    device: &B::Device,
+) -> Vec<f32> {
+    let (pw, ph, padded) = pad_to_stride(rgb, width, height);
+    let style = model.style_affine(weights);
+    let mut stats = NetworkStats::new(weights, "instance", width, height);
+    let x = planar_to_tensor::<B>(padded, 3, ph, pw, device);
+    let y = tensor_to_planar(model.forward(x, &style, NormSource::Instance(&mut stats)));
+    let mut out = Vec::with_capacity(3 * width * height);
+    for c in 0..3 {
+        for row in 0..height {
+            out.extend_from_slice(&y[c * pw * ph + row * pw..][..width]);
+        }
+    }
+    out
+}

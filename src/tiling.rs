@@ -1,0 +1,251 @@
+//! The tiling plan: where each tile's core lies, how much context it reads around it, and how
+//! wide the feathered seam between neighbours is.
+//!
+//! The image is first extended by reflection to a multiple of the network's stride (as the
+//! reference implementation does). Tile cores are `tile` px on a grid that starts at 0, so every
+//! origin is a multiple of the stride; each tile reads `overlap` px of context on every side
+//! that is not an image edge. Seams sit in the middle of the overlap, feathered over a band in
+//! which both neighbours still have the network's full receptive field of context.
+
+use crate::error::{Error, Result};
+use crate::model::{MIN_SIDE, RECEPTIVE_RADIUS, STRIDE};
+
+/// A half-open pixel rectangle `[x0, x1) × [y0, y1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rect {
+    /// Left edge (inclusive).
+    pub x0: usize,
+    /// Top edge (inclusive).
+    pub y0: usize,
+    /// Right edge (exclusive).
+    pub x1: usize,
+    /// Bottom edge (exclusive).
+    pub y1: usize,
+}
+
+impl Rect {
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+
+    /// The rectangle grown by `margin` on every side, clipped to `[0, w) × [0, h)`.
+    pub fn grow_within(&self, margin: usize, w: usize, h: usize) -> Rect {
+        Rect {
+            x0: self.x0.saturating_sub(margin),
+            y0: self.y0.saturating_sub(margin),
+            x1: (self.x1 + margin).min(w),
+            y1: (self.y1 + margin).min(h),
+        }
+    }
+
+    /// The same area at `1/factor` resolution (ends rounded up).
+    pub fn scaled_down(&self, factor: usize) -> Rect {
+        Rect {
+            x0: self.x0 / factor,
+            y0: self.y0 / factor,
+            x1: self.x1.div_ceil(factor),
+            y1: self.y1.div_ceil(factor),
+        }
+    }
+}
+
+/// One tile of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    /// Column in the tile grid.
+    pub col: usize,
+    /// Row in the tile grid.
+    pub row: usize,
+    /// The pixels this tile owns (before feathering), in padded-image coordinates.
+    pub core: Rect,
+    /// The pixels the network reads for this tile: the core plus context, clipped to the image.
+    pub window: Rect,
+}
+
+/// How an image is cut into tiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TilePlan {
+    /// Image width (px).
+    pub width: usize,
+    /// Image height (px).
+    pub height: usize,
+    /// Width extended to a multiple of the stride.
+    pub padded_width: usize,
+    /// Height extended to a multiple of the stride.
+    pub padded_height: usize,
+    /// Core tile side (px).
+    pub tile: usize,
+    /// Context read around each core (px).
+    pub overlap: usize,
+    /// Half-width of the feathered seam band (px).
+    pub feather: usize,
+    /// Core edges along x: `cols + 1` increasing values from 0 to `padded_width`.
+    pub x_edges: Vec<usize>,
+    /// Core edges along y: `rows + 1` increasing values from 0 to `padded_height`.
+    pub y_edges: Vec<usize>,
+}
+
+/// Smallest tile side accepted.
+pub const MIN_TILE: usize = 32;
+/// Shortest ragged last core (px); a shorter one joins the core before it.
+pub const MIN_LAST_CORE: usize = 16;
+
+impl TilePlan {
+    /// Plans tiles of `tile` px with `overlap` px of context for a `width × height` image.
+    pub fn new(width: usize, height: usize, tile: usize, overlap: usize) -> Result<Self> {
+        if width < MIN_SIDE || height < MIN_SIDE {
+            return Err(Error::TooSmall {
+                width,
+                height,
+                min: MIN_SIDE,
+            });
+        }
+        if tile < MIN_TILE || tile % STRIDE != 0 {
+            return Err(Error::InvalidOption(format!(
+                "--tile {tile}: must be a multiple of {STRIDE} and at least {MIN_TILE}"
+            )));
+        }
+        if overlap % STRIDE != 0 {
+            return Err(Error::InvalidOption(format!(
+                "--overlap {overlap}: must be a multiple of {STRIDE} (the network's stride)"
+            )));
+        }
+        let padded_width = width.next_multiple_of(STRIDE);
+        let padded_height = height.next_multiple_of(STRIDE);
+        Ok(Self {
+            width,
+            height,
+            padded_width,
+            padded_height,
+            tile,
+            overlap,
+            feather: feather_half_width(tile, overlap),
+            x_edges: edges(padded_width, tile),
+            y_edges: edges(padded_height, tile),
+        })
+    }
+
+    /// Number of tile columns.
+    pub fn cols(&self) -> usize {
+        self.x_edges.len() - 1
+    }
+
+    /// Number of tile rows.
+    pub fn rows(&self) -> usize {
+        self.y_edges.len() - 1
+    }
+
+    /// Total number of tiles.
+    pub fn len(&self) -> usize {
+        self.cols() * self.rows()
+    }
+
+    /// Whether the plan has no tiles (never true for a valid plan).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the overlap covers the network's receptive field, so that the tiled output
+    /// equals the untiled one.
+    pub fn is_exact(&self) -> bool {
+        self.overlap >= RECEPTIVE_RADIUS || self.len() == 1
+    }
+
+    /// The tile at grid position (`col`, `row`) with `margin` px of context.
+    pub fn tile_with_margin(&self, col: usize, row: usize, margin: usize) -> Tile {
+        let core = Rect {
+            x0: self.x_edges[col],
+            x1: self.x_edges[col + 1],
+            y0: self.y_edges[row],
+            y1: self.y_edges[row + 1],
+        };
+        Tile {
+            col,
+            row,
+            core,
+            window: core.grow_within(margin, self.padded_width, self.padded_height),
+        }
+    }
+
+    /// The tile at grid position (`col`, `row`) with the plan's overlap as context.
+    pub fn tile(&self, col: usize, row: usize) -> Tile {
+        self.tile_with_margin(col, row, self.overlap)
+    }
+
+    /// All tiles in row-major order.
+    pub fn tiles(&self) -> impl Iterator<Item = Tile> + '_ {
+        (0..self.rows()).flat_map(move |r| (0..self.cols()).map(move |c| self.tile(c, r)))
+    }
+}
+
+/// Feather half-width: as wide as possible while both neighbours keep full context; without
+/// enough overlap for that, half the overlap. Never more than half a tile.
+fn feather_half_width(tile: usize, overlap: usize) -> usize {
+    let f = if overlap >= RECEPTIVE_RADIUS {
+        overlap - RECEPTIVE_RADIUS
+    } else {
+        overlap / 2
+    };
+    f.min(tile / 2)
+}
+
+/// Core edges along one axis. A ragged last core shorter than [`MIN_LAST_CORE`] is merged into
+/// its neighbour, so that every window is large enough for the network's reflect padding.
+fn edges(extent: usize, tile: usize) -> Vec<usize> {
+    let mut e: Vec<usize> = (0..extent).step_by(tile).collect();
+    if e.len() > 1 && extent - e[e.len() - 1] < MIN_LAST_CORE {
+        e.pop();
+    }
+    e.push(extent);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_partition_the_padded_image_on_stride_aligned_origins() {
+        let plan = TilePlan::new(1001, 517, 256, 128).unwrap();
+        assert_eq!((plan.padded_width, plan.padded_height), (1004, 520));
+        let area: usize = plan.tiles().map(|t| t.core.width() * t.core.height()).sum();
+        assert_eq!(area, 1004 * 520);
+        for t in plan.tiles() {
+            assert_eq!(t.core.x0 % STRIDE, 0);
+            assert_eq!(t.window.x0 % STRIDE, 0);
+            assert_eq!(t.window.y0 % STRIDE, 0);
+            assert!(t.window.x1 <= 1004 && t.window.y1 <= 520);
+        }
+    }
+
+    #[test]
+    fn small_image_is_one_tile_and_tiny_image_is_refused() {
+        let plan = TilePlan::new(40, 30, 1024, 128).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert!(matches!(
+            TilePlan::new(4, 30, 1024, 128),
+            Err(Error::TooSmall { .. })
+        ));
+        assert!(TilePlan::new(100, 100, 250, 128).is_err());
+        assert!(TilePlan::new(100, 100, 256, 130).is_err());
+    }
+
+    #[test]
+    fn thin_ragged_last_core_joins_its_neighbour() {
+        let plan = TilePlan::new(1004, 1000, 200, 64).unwrap();
+        assert_eq!(plan.x_edges, vec![0, 200, 400, 600, 800, 1004]);
+    }
+
+    #[test]
+    fn feather_keeps_full_context() {
+        let plan = TilePlan::new(2000, 2000, 512, 128).unwrap();
+        assert_eq!(plan.feather, 128 - RECEPTIVE_RADIUS);
+        assert!(plan.overlap - plan.feather >= RECEPTIVE_RADIUS);
+    }
+}
