@@ -218,13 +218,13 @@ fn open_tiff(path: &Path) -> Result<Opened> {
     if bits != 8 && bits != 16 {
         return Err(unsupported(format!("{bits} bits per sample")));
     }
-    let sample_format = decoder
-        .find_tag_unsigned::<u16>(Tag::SampleFormat)
+    let sample_formats = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .map_err(|e| decode_error(path, e))?
-        .unwrap_or(1);
-    if sample_format != 1 {
+        .unwrap_or_default();
+    if let Some(other) = sample_formats.iter().find(|f| **f != 1) {
         return Err(unsupported(format!(
-            "sample format {sample_format} (only unsigned integers)"
+            "sample format {other} (only unsigned integers)"
         )));
     }
     let planar = decoder

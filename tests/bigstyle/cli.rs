@@ -1,0 +1,162 @@
+//! The command line: its contract (default output, --json, styles), and honest one-line errors
+//! with no panic and no leftover files on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::{photo, write_rgb_tiff};
+
+fn bigstyle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts a failed run: exit code 1 (not a panic's 101), one line `error: …` naming `needle`.
+fn assert_clean_failure(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+}
+
+#[test]
+fn default_output_and_json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.tif");
+    write_rgb_tiff(&input, &photo(120, 90));
+    let out = bigstyle(&[
+        "--json",
+        "--tile",
+        "64",
+        "--style",
+        "7",
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["width"], 120);
+    assert_eq!(summary["height"], 90);
+    assert_eq!(summary["tiles"], 4);
+    assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(summary["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(files_in(dir.path()), ["small.styled.tif", "small.tif"]);
+}
+
+#[test]
+fn styles_lists_all_26() {
+    let out = bigstyle(&["styles"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" 0  ") && text.contains("25  "), "{text}");
+}
+
+#[test]
+fn bad_options_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.tif");
+    write_rgb_tiff(&input, &photo(64, 64));
+    let path = input.to_str().unwrap();
+    assert_clean_failure(&bigstyle(&["--tile", "250", path]), "multiple of 4");
+    assert_clean_failure(&bigstyle(&["--style", "26", path]), "0 to 25");
+    assert_clean_failure(&bigstyle(&["--style", "x", path]), "--style");
+    assert_clean_failure(&bigstyle(&["--stats", "magic", path]), "--stats");
+    assert_clean_failure(&bigstyle(&["-o", "out.webp", path]), "TIFF");
+    assert_eq!(files_in(dir.path()), ["small.tif"]);
+}
+
+#[test]
+fn broken_inputs_fail_cleanly_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.tif");
+    write_rgb_tiff(&good, &photo(96, 80));
+    let bytes = std::fs::read(&good).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.tif", Vec::new(), "empty.tif"),
+        (
+            "noise.tif",
+            (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            "noise.tif",
+        ),
+        (
+            "truncated.tif",
+            bytes[..bytes.len() / 2].to_vec(),
+            "truncated.tif",
+        ),
+        ("header-only.tif", bytes[..8].to_vec(), "header-only.tif"),
+    ];
+    // A header that lies: the first IFD offset points past the end of the file.
+    let mut lying = bytes.clone();
+    lying[4..8].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    cases.push(("lying.tif", lying, "lying.tif"));
+    for (name, content, needle) in &cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let out_path = dir.path().join(format!("{name}.out.tif"));
+        let out = bigstyle(&[
+            "-q",
+            "-o",
+            out_path.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert_clean_failure(&out, needle);
+        assert!(!out_path.exists());
+    }
+    let leftovers: Vec<String> = files_in(dir.path())
+        .into_iter()
+        .filter(|n| n.contains(".part") || n.contains(".out."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn corrupted_directory_bytes_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.tif");
+    write_rgb_tiff(&good, &photo(40, 32));
+    let bytes = std::fs::read(&good).unwrap();
+    let ifd = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    let path = dir.path().join("flipped.tif");
+    let out_path = dir.path().join("flipped.out.tif");
+    for at in (ifd..bytes.len().min(ifd + 2 + 12 * 14)).step_by(5) {
+        let mut content = bytes.clone();
+        content[at] ^= 0xA5;
+        std::fs::write(&path, &content).unwrap();
+        let _ = std::fs::remove_file(&out_path);
+        let out = bigstyle(&[
+            "-q",
+            "-o",
+            out_path.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        let code = out.status.code();
+        assert!(
+            code == Some(0) || code == Some(1),
+            "byte {at}: exit {code:?}"
+        );
+        if code == Some(1) {
+            assert_clean_failure(&out, "flipped.tif");
+            assert!(!out_path.exists());
+        }
+    }
+}
+
+#[test]
+fn missing_input_is_reported() {
+    assert_clean_failure(&bigstyle(&["/nonexistent/in.tif"]), "/nonexistent/in.tif");
+}

@@ -1,0 +1,128 @@
+//! Helpers shared by the tests: test images, TIFF writing and reading, comparisons.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use bigstyle::model::Generator;
+use bigstyle::pipeline::NoProgress;
+use bigstyle::{stylize_file, CpuBackend, Options};
+use tiff::decoder::{Decoder, DecodingResult};
+use tiff::encoder::{colortype, TiffEncoder};
+
+/// Folder of committed test data.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The built-in model on the CPU backend.
+pub fn model() -> Generator<CpuBackend> {
+    Generator::builtin(&Default::default())
+}
+
+/// A `w × h` photograph made of real photos (astronaut, Chelsea) placed side by side and
+/// mirrored, so that tests of any size see photographic detail at native resolution.
+pub fn photo(w: u32, h: u32) -> image::RgbImage {
+    let a = image::open(data("astronaut.png")).unwrap().to_rgb8();
+    let b = image::open(data("chelsea.png")).unwrap().to_rgb8();
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let (src, sx, sy) = if (x / 512 + y / 300) % 2 == 0 {
+            (&a, x % 512, y % 512)
+        } else {
+            (&b, x % 451, y % 300)
+        };
+        *src.get_pixel(sx, sy)
+    })
+}
+
+/// Planar 0..1 RGB of an 8-bit image.
+pub fn planar(img: &image::RgbImage) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let mut out = vec![0.0; 3 * (w * h) as usize];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * (w * h) as usize + i] = f32::from(p[c]) / 255.0;
+        }
+    }
+    out
+}
+
+/// Planar 0..1 RGB quantised to interleaved 8-bit, as the pipeline writes it.
+pub fn quantize(planar: &[f32], w: usize, h: usize) -> Vec<u8> {
+    let mut out = vec![0u8; 3 * w * h];
+    for i in 0..w * h {
+        for c in 0..3 {
+            out[3 * i + c] = (planar[c * w * h + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+        }
+    }
+    out
+}
+
+/// Writes an 8-bit RGB TIFF (uncompressed).
+pub fn write_rgb_tiff(path: &Path, img: &image::RgbImage) {
+    let mut enc = TiffEncoder::new(File::create(path).unwrap()).unwrap();
+    enc.write_image::<colortype::RGB8>(img.width(), img.height(), img.as_raw())
+        .unwrap();
+}
+
+/// A decoded TIFF: dimensions, colour type and samples widened to u16.
+pub struct Decoded {
+    pub width: usize,
+    pub height: usize,
+    pub color: tiff::ColorType,
+    pub samples: Vec<u16>,
+}
+
+/// Reads a whole TIFF with the `tiff` crate (an independent reader of what bigstyle wrote).
+pub fn read_tiff(path: &Path) -> Decoded {
+    let mut dec = Decoder::new(File::open(path).unwrap()).unwrap();
+    let (w, h) = dec.dimensions().unwrap();
+    let color = dec.colortype().unwrap();
+    let samples = match dec.read_image().unwrap() {
+        DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
+        DecodingResult::U16(v) => v,
+        _ => panic!("unexpected sample type"),
+    };
+    Decoded {
+        width: w as usize,
+        height: h as usize,
+        color,
+        samples,
+    }
+}
+
+/// PSNR (dB) between two 8-bit sample arrays.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// Runs the library pipeline and returns the output's 8-bit samples.
+pub fn run_tiled(input: &Path, dir: &Path, opts: &Options, tag: &str) -> Vec<u8> {
+    let out = dir.join(format!("{tag}.tif"));
+    stylize_file(
+        &model(),
+        input,
+        &out,
+        opts,
+        &Default::default(),
+        &mut NoProgress,
+    )
+    .unwrap();
+    read_tiff(&out)
+        .samples
+        .into_iter()
+        .map(|v| v as u8)
+        .collect()
+}

@@ -1,0 +1,65 @@
+//! The burn network against reference outputs of the original ONNX model (onnxruntime), made by
+//! tools/make_golden.py.
+
+use bigstyle::{parse_style, stylize_whole, Options};
+
+use crate::common::{data, model, planar, quantize, run_tiled};
+
+const CASES: [(&str, &str); 3] = [("s0", "0"), ("s7", "7"), ("blend3-12", "3:0.5,12:0.5")];
+
+fn compare(ours: &[u8], reference: &[u8]) -> (u8, f64) {
+    let max = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    let mean = ours
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| f64::from(a.abs_diff(*b)))
+        .sum::<f64>()
+        / ours.len() as f64;
+    (max, mean)
+}
+
+#[test]
+fn whole_image_network_matches_onnxruntime() {
+    let net = model();
+    for image in ["square", "wide"] {
+        let input = image::open(data(&format!("golden/{image}_in.png")))
+            .unwrap()
+            .to_rgb8();
+        let (w, h) = (input.width() as usize, input.height() as usize);
+        for (tag, spec) in CASES {
+            let weights = parse_style(spec).unwrap();
+            let out = stylize_whole(&net, &weights, &planar(&input), w, h, &Default::default());
+            let ours = quantize(&out, w, h);
+            let reference = image::open(data(&format!("golden/{image}_{tag}.png")))
+                .unwrap()
+                .to_rgb8();
+            let (max, mean) = compare(&ours, reference.as_raw());
+            assert!(
+                max <= 2 && mean <= 0.2,
+                "{image} {tag}: max {max}, mean {mean}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tiled_pipeline_matches_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        tile: 32,
+        overlap: 68,
+        style: parse_style("3:0.5,12:0.5").unwrap(),
+        ..Options::default()
+    };
+    let ours = run_tiled(&data("golden/wide_in.png"), dir.path(), &opts, "wide");
+    let reference = image::open(data("golden/wide_blend3-12.png"))
+        .unwrap()
+        .to_rgb8();
+    let (max, mean) = compare(&ours, reference.as_raw());
+    assert!(max <= 2 && mean <= 0.2, "max {max}, mean {mean}");
+}

@@ -1,0 +1,7 @@
+//! bigstyle's test suite, in one binary so that burn is linked once.
+
+mod cli;
+mod common;
+mod golden;
+mod io;
+mod tiling;
