@@ -8,10 +8,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::model::{Generator, NUM_STYLES};
+use crate::model::cpu::CpuEngine;
+use crate::model::{Engine, NUM_STYLES};
 use crate::pipeline::{parse_style, stylize_file, Options, Progress, DEFAULT_THUMBNAIL};
 use crate::stats::StatsMode;
-use crate::CpuBackend;
 
 /// Neural style transfer for huge images: tiled, seamless, in bounded memory.
 #[derive(Debug, Parser)]
@@ -104,17 +104,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         scratch_dir: args.scratch_dir.clone(),
         bigtiff: args.bigtiff.then_some(true),
     };
-    let device = Default::default();
-    let model = Generator::<CpuBackend>::builtin(&device);
+    let engine = CpuEngine::builtin();
     let mut progress = Bar::new(args.quiet);
     let started = Instant::now();
-    let summary = stylize_file(&model, &input, &output, &opts, &device, &mut progress)
+    let summary = stylize_file(&engine, &input, &output, &opts, &mut progress)
         .with_context(|| format!("stylizing {}", input.display()))?;
     progress.bar.finish_and_clear();
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["seconds"] = started.elapsed().as_secs_f64().into();
-        value["device"] = "cpu".into();
+        value["device"] = engine.name().into();
         value["style"] = args.style.clone().into();
         value["peak_rss_bytes"] = peak_rss_bytes().into();
         println!("{value}");

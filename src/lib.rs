@@ -19,5 +19,5 @@ pub mod weights;
 pub use error::{Error, Result};
 pub use pipeline::{parse_style, stylize_file, stylize_whole, Options, Summary};
 
-/// The CPU backend bigstyle runs on when no GPU backend is built in.
+/// burn's CPU backend, on which the reference model runs.
 pub type CpuBackend = burn::backend::Flex;

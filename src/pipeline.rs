@@ -5,15 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
-
 use crate::blend::Blender;
 use crate::error::{Error, Result};
 use crate::io::tiff_out::OutputSpec;
 use crate::io::{InputImage, MappedTiff};
-use crate::model::{
-    planar_to_tensor, tensor_to_planar, Generator, NormSource, StyleAffine, NUM_STYLES,
-};
+use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES};
 use crate::stats::exact::exact_stats;
 use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
 use crate::stats::{NetworkStats, StatsMode};
@@ -133,12 +129,11 @@ pub fn parse_style(spec: &str) -> Result<[f32; NUM_STYLES]> {
 }
 
 /// Stylizes `input` into the TIFF `output` with tiles, whole-image statistics and blending.
-pub fn stylize_file<B: Backend>(
-    model: &Generator<B>,
+pub fn stylize_file<E: Engine>(
+    engine: &E,
     input: &Path,
     output: &Path,
     opts: &Options,
-    device: &B::Device,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     check_output_format(output)?;
@@ -146,10 +141,10 @@ pub fn stylize_file<B: Backend>(
     let info = image.info().clone();
     let plan = TilePlan::new(info.width, info.height, opts.tile, opts.overlap)?;
     image.reserve_rows(opts.tile + 2 * opts.overlap.max(16));
-    let style = model.style_affine(&opts.style);
+    let style = engine.weights().style_affine(&opts.style);
 
     let started = Instant::now();
-    let stats = obtain_stats(model, &style, &mut image, &plan, opts, device, progress)?;
+    let stats = obtain_stats(engine, &style, &mut image, &plan, opts, progress)?;
     if let Some(path) = &opts.save_stats {
         stats.save(path)?;
     }
@@ -172,7 +167,7 @@ pub fn stylize_file<B: Backend>(
     for row in 0..plan.rows() {
         for col in 0..plan.cols() {
             let tile = plan.tile(col, row);
-            let planar = render_tile(model, &style, &stats, &mut image, &tile, device)?;
+            let planar = render_tile(engine, &style, &stats, &mut image, &tile)?;
             blender.add_tile(&tile, &planar);
             progress.step();
         }
@@ -212,40 +207,27 @@ fn check_output_format(output: &Path) -> Result<()> {
 }
 
 /// Statistics for the whole image from the source the options name.
-#[allow(clippy::too_many_arguments)]
-pub fn obtain_stats<B: Backend>(
-    model: &Generator<B>,
+pub fn obtain_stats<E: Engine>(
+    engine: &E,
     style: &StyleAffine,
     image: &mut InputImage,
     plan: &TilePlan,
     opts: &Options,
-    device: &B::Device,
     progress: &mut dyn Progress,
 ) -> Result<NetworkStats> {
     match &opts.stats {
         StatsMode::Exact => {
             let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-            exact_stats(
-                model,
-                style,
-                &opts.style,
-                image,
-                plan,
-                &dir,
-                device,
-                progress,
-            )
+            exact_stats(engine, style, &opts.style, image, plan, &dir, progress)
         }
         StatsMode::Thumbnail(side) => {
             progress.stage("statistics (thumbnail)", 1);
-            let stats = thumbnail_stats(model, style, &opts.style, image, *side, device)?;
+            let stats = thumbnail_stats(engine, style, &opts.style, image, *side)?;
             progress.step();
             Ok(stats)
         }
         StatsMode::File(path) => {
-            let channels: Vec<usize> = (0..crate::model::NUM_LAYERS)
-                .map(|l| model.channels(l))
-                .collect();
+            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
             NetworkStats::load(path, &opts.style, &channels)
         }
     }
@@ -253,18 +235,17 @@ pub fn obtain_stats<B: Backend>(
 
 /// Runs one tile through the network with the given statistics; returns planar output over the
 /// tile's window (RGB, then the input's alpha passed through unchanged).
-fn render_tile<B: Backend>(
-    model: &Generator<B>,
+fn render_tile<E: Engine>(
+    engine: &E,
     style: &StyleAffine,
     stats: &NetworkStats,
     image: &mut InputImage,
     tile: &Tile,
-    device: &B::Device,
 ) -> Result<Vec<f32>> {
     let window = image.read_window(tile.window)?;
     let (w, h) = (window.width, window.height);
-    let x = planar_to_tensor::<B>(window.rgb().to_vec(), 3, h, w, device);
-    let mut out = tensor_to_planar(model.forward(x, style, NormSource::Given(stats)));
+    let x = engine.upload(window.rgb().to_vec(), 3, h, w);
+    let mut out = engine.download(forward(engine, x, style, NormSource::Given(stats)));
     if let Some(alpha) = window.alpha() {
         out.extend_from_slice(alpha);
     }
@@ -273,19 +254,18 @@ fn render_tile<B: Backend>(
 
 /// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own
 /// instance statistics, as the original model does: the reference the tiler is tested against.
-pub fn stylize_whole<B: Backend>(
-    model: &Generator<B>,
+pub fn stylize_whole<E: Engine>(
+    engine: &E,
     weights: &[f32; NUM_STYLES],
     rgb: &[f32],
     width: usize,
     height: usize,
-    device: &B::Device,
 ) -> Vec<f32> {
     let (pw, ph, padded) = pad_to_stride(rgb, width, height);
-    let style = model.style_affine(weights);
+    let style = engine.weights().style_affine(weights);
     let mut stats = NetworkStats::new(weights, "instance", width, height);
-    let x = planar_to_tensor::<B>(padded, 3, ph, pw, device);
-    let y = tensor_to_planar(model.forward(x, &style, NormSource::Instance(&mut stats)));
+    let x = engine.upload(padded, 3, ph, pw);
+    let y = engine.download(forward(engine, x, &style, NormSource::Instance(&mut stats)));
     let mut out = Vec::with_capacity(3 * width * height);
     for c in 0..3 {
         for row in 0..height {

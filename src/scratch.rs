@@ -34,14 +34,9 @@ impl ScratchMap {
         })
     }
 
-    /// Width of the map.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
-    /// Height of the map.
-    pub fn height(&self) -> usize {
-        self.height
+    /// Channels of the map.
+    pub fn channels(&self) -> usize {
+        self.channels
     }
 
     fn values(&self) -> &[f32] {

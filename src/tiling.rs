@@ -106,12 +106,12 @@ impl TilePlan {
                 min: MIN_SIDE,
             });
         }
-        if tile < MIN_TILE || tile % STRIDE != 0 {
+        if tile < MIN_TILE || !tile.is_multiple_of(STRIDE) {
             return Err(Error::InvalidOption(format!(
                 "--tile {tile}: must be a multiple of {STRIDE} and at least {MIN_TILE}"
             )));
         }
-        if overlap % STRIDE != 0 {
+        if !overlap.is_multiple_of(STRIDE) {
             return Err(Error::InvalidOption(format!(
                 "--overlap {overlap}: must be a multiple of {STRIDE} (the network's stride)"
             )));

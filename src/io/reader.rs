@@ -149,11 +149,9 @@ impl InputImage {
                 let guarded = catch_unwind(AssertUnwindSafe(|| {
                     decode_band(t, &self.info, self.band_height, index)
                 }));
-                let decoded = guarded.unwrap_or_else(|_| {
-                    Err(tiff::TiffError::FormatError(
-                        tiff::TiffFormatError::InconsistentSizesEncountered,
-                    ))
-                });
+                let decoded = guarded.unwrap_or(Err(tiff::TiffError::FormatError(
+                    tiff::TiffFormatError::InconsistentSizesEncountered,
+                )));
                 Rc::new(decoded.map_err(|e| decode_error(&self.path, e))?)
             }
         };

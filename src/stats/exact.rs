@@ -12,16 +12,10 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
-
-use super::{Accumulator, NetworkStats};
+use super::{Accumulator, LayerStats, NetworkStats};
 use crate::error::Result;
 use crate::io::InputImage;
-use crate::model::{
-    crop, planar_to_tensor, tensor_to_planar, Generator, StyleAffine, FIRST_RES_LAYER, NUM_LAYERS,
-    NUM_STYLES, RES_BLOCKS,
-};
+use crate::model::{Engine, StyleAffine, FIRST_RES_LAYER, NUM_LAYERS, NUM_STYLES, RES_BLOCKS};
 use crate::pipeline::Progress;
 use crate::scratch::ScratchMap;
 use crate::tiling::{Rect, Tile, TilePlan};
@@ -41,34 +35,30 @@ const EXPAND0: usize = LAST_RES_LAYER + 1;
 pub const SWEEPS: usize = NUM_LAYERS;
 
 /// Everything a sweep needs.
-struct Sweep<'a, B: Backend> {
-    model: &'a Generator<B>,
+struct Sweep<'a, E: Engine> {
+    engine: &'a E,
     style: &'a StyleAffine,
     plan: &'a TilePlan,
-    device: &'a B::Device,
 }
 
 /// Computes the statistics the untiled network would compute on the whole image.
-#[allow(clippy::too_many_arguments)]
-pub fn exact_stats<B: Backend>(
-    model: &Generator<B>,
+pub fn exact_stats<E: Engine>(
+    engine: &E,
     style: &StyleAffine,
     weights: &[f32; NUM_STYLES],
     input: &mut InputImage,
     plan: &TilePlan,
     scratch_dir: &Path,
-    device: &B::Device,
     progress: &mut dyn Progress,
 ) -> Result<NetworkStats> {
     let mut stats = NetworkStats::new(weights, "exact", plan.width, plan.height);
     let sweep = Sweep {
-        model,
+        engine,
         style,
         plan,
-        device,
     };
     let (wq, hq) = (plan.padded_width / 4, plan.padded_height / 4);
-    let channels = model.channels(FIRST_RES_LAYER);
+    let channels = engine.channels(FIRST_RES_LAYER);
     // stream[0], stream[1]: residual-stream ping-pong (stream[1] first holds contract.2's raw
     // output); inner: raw first conv of a block; outer: raw second conv of a block.
     let mut stream = [
@@ -80,8 +70,8 @@ pub fn exact_stats<B: Backend>(
 
     for layer in 0..FIRST_RES_LAYER {
         let store = (layer == FIRST_RES_LAYER - 1).then_some(&mut stream[1]);
-        let acc = sweep.head(layer, input, &stats, store, progress)?;
-        stats.set(layer, acc.finish());
+        let layer_stats = sweep.head(layer, input, &stats, store, progress)?;
+        stats.set(layer, layer_stats);
     }
     for block in 0..RES_BLOCKS {
         let first = FIRST_RES_LAYER + 2 * block;
@@ -93,32 +83,49 @@ pub fn exact_stats<B: Backend>(
         } else {
             (&*s0, s1)
         };
-        let acc = sweep.res_first(block, src, &outer, dst, &mut inner, &stats, progress)?;
-        stats.set(first, acc.finish());
-        let acc = sweep.res_second(first, &inner, &mut outer, &stats, progress)?;
-        stats.set(first + 1, acc.finish());
+        let layer_stats = sweep.res_first(block, src, &outer, dst, &mut inner, &stats, progress)?;
+        stats.set(first, layer_stats);
+        let layer_stats = sweep.res_second(first, &inner, &mut outer, &stats, progress)?;
+        stats.set(first + 1, layer_stats);
     }
     let last_stream = &stream[(RES_BLOCKS - 1) % 2];
     let mut expanded = ScratchMap::new(
         scratch_dir,
-        model.channels(EXPAND0),
+        engine.channels(EXPAND0),
         plan.padded_width / 2,
         plan.padded_height / 2,
     )?;
-    let acc = sweep.expand0(last_stream, &outer, &mut expanded, &stats, progress)?;
-    stats.set(EXPAND0, acc.finish());
+    let layer_stats = sweep.expand0(last_stream, &outer, &mut expanded, &stats, progress)?;
+    stats.set(EXPAND0, layer_stats);
     for layer in EXPAND0 + 1..NUM_LAYERS {
-        let acc = sweep.tail(layer, &expanded, &stats, progress)?;
-        stats.set(layer, acc.finish());
+        let layer_stats = sweep.tail(layer, &expanded, &stats, progress)?;
+        stats.set(layer, layer_stats);
     }
     Ok(stats)
 }
 
-impl<B: Backend> Sweep<'_, B> {
-    fn tiles(&self, margin: usize) -> impl Iterator<Item = Tile> + '_ {
-        let plan = self.plan;
-        (0..plan.rows())
-            .flat_map(move |r| (0..plan.cols()).map(move |c| plan.tile_with_margin(c, r, margin)))
+impl<E: Engine> Sweep<'_, E> {
+    /// One sweep for `layer`: `core_raw` gives each tile's raw layer output over its core
+    /// (storing it where a later sweep needs it); the cores' moments are reduced.
+    fn run(
+        &self,
+        layer: usize,
+        progress: &mut dyn Progress,
+        mut core_raw: impl FnMut(&Tile) -> Result<E::Act>,
+    ) -> Result<LayerStats> {
+        let mut acc = Accumulator::default();
+        progress.stage(
+            &format!("statistics {}/{SWEEPS}", layer + 1),
+            self.plan.len(),
+        );
+        for row in 0..self.plan.rows() {
+            for col in 0..self.plan.cols() {
+                let raw = core_raw(&self.plan.tile_with_margin(col, row, 0))?;
+                acc.merge(&self.engine.moments(&raw));
+                progress.step();
+            }
+        }
+        Ok(acc.finish())
     }
 
     /// A tile's core and window at `1/factor` resolution, the window grown by `halo` there.
@@ -132,18 +139,23 @@ impl<B: Backend> Sweep<'_, B> {
         (core, window)
     }
 
-    fn load(&self, map: &ScratchMap, channels: usize, window: Rect) -> Tensor<B, 4> {
-        planar_to_tensor(
-            map.read(window),
-            channels,
-            window.height(),
-            window.width(),
-            self.device,
-        )
+    fn load(&self, map: &ScratchMap, window: Rect) -> E::Act {
+        let (data, channels) = (map.read(window), map.channels());
+        self.engine
+            .upload(data, channels, window.height(), window.width())
+    }
+
+    fn store(&self, map: &mut ScratchMap, core: Rect, x: &E::Act) {
+        map.write(core, &self.engine.download(x.clone()));
+    }
+
+    fn normalize(&self, layer: usize, raw: E::Act, stats: &NetworkStats) -> E::Act {
+        self.engine
+            .normalize(layer, raw, stats.layer(layer), self.style)
     }
 
     /// Sweep for head layer `layer` (0..=2): recompute from the input, normalising earlier head
-    /// layers with their now-known statistics.
+    /// layers with their now-known statistics; `store` keeps the raw output.
     fn head(
         &self,
         layer: usize,
@@ -151,36 +163,28 @@ impl<B: Backend> Sweep<'_, B> {
         stats: &NetworkStats,
         mut store: Option<&mut ScratchMap>,
         progress: &mut dyn Progress,
-    ) -> Result<Accumulator> {
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", layer + 1),
-            self.plan.len(),
-        );
-        for tile in self.tiles(HEAD_MARGIN[layer]) {
-            let win = input.read_window(tile.window)?;
-            let (w, h) = (win.width, win.height);
-            let mut rgb = win.planes;
-            rgb.truncate(3 * w * h);
-            let mut x = planar_to_tensor::<B>(rgb, 3, h, w, self.device);
+    ) -> Result<LayerStats> {
+        let (w, h) = (self.plan.padded_width, self.plan.padded_height);
+        self.run(layer, progress, |tile| {
+            let window = tile.core.grow_within(HEAD_MARGIN[layer], w, h);
+            let win = input.read_window(window)?;
+            let rgb = win.rgb().to_vec();
+            let mut x = self.engine.upload(rgb, 3, win.height, win.width);
             for earlier in 0..layer {
-                let raw = self.model.conv_raw(earlier, x);
-                x = self
-                    .model
-                    .normalize(earlier, raw, stats.layer(earlier), self.style);
+                let raw = self.engine.conv_raw(earlier, x);
+                x = self.normalize(earlier, raw, stats);
             }
-            let raw = self.model.conv_raw(layer, x);
             let factor = 1 << layer;
-            let origin = (tile.window.x0 / factor, tile.window.y0 / factor);
             let core = tile.core.scaled_down(factor);
-            let core_raw = crop(raw, origin, core);
-            acc.add(core_raw.clone());
+            let origin = (window.x0 / factor, window.y0 / factor);
+            let raw = self
+                .engine
+                .crop(self.engine.conv_raw(layer, x), origin, core);
             if let Some(map) = store.as_deref_mut() {
-                map.write(core, &tensor_to_planar(core_raw));
+                self.store(map, core, &raw);
             }
-            progress.step();
-        }
-        Ok(acc)
+            Ok(raw)
+        })
     }
 
     /// Sweep for the first conv of residual block `block`: forms the block's input (the
@@ -195,29 +199,23 @@ impl<B: Backend> Sweep<'_, B> {
         inner: &mut ScratchMap,
         stats: &NetworkStats,
         progress: &mut dyn Progress,
-    ) -> Result<Accumulator> {
+    ) -> Result<LayerStats> {
         let layer = FIRST_RES_LAYER + 2 * block;
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", layer + 1),
-            self.plan.len(),
-        );
-        for tile in self.tiles(0) {
-            let (core, window) = self.at_level(&tile, 4, CONV_HALO);
+        self.run(layer, progress, |tile| {
+            let (core, window) = self.at_level(tile, 4, CONV_HALO);
+            let origin = (window.x0, window.y0);
             let x = self.block_input(block, src, prev_outer, window, stats);
-            dst.write(
-                core,
-                &tensor_to_planar(crop(x.clone(), (window.x0, window.y0), core)),
-            );
-            let raw = crop(self.model.conv_raw(layer, x), (window.x0, window.y0), core);
-            acc.add(raw.clone());
-            inner.write(core, &tensor_to_planar(raw));
-            progress.step();
-        }
-        Ok(acc)
+            self.store(dst, core, &self.engine.crop(x.clone(), origin, core));
+            let raw = self
+                .engine
+                .crop(self.engine.conv_raw(layer, x), origin, core);
+            self.store(inner, core, &raw);
+            Ok(raw)
+        })
     }
 
-    /// The input of residual block `block` over `window`, from stored maps.
+    /// The input of residual block `block` (or of `expand.0` for `block == RES_BLOCKS`) over
+    /// `window`, from the stored residual stream and the previous block's raw branch.
     fn block_input(
         &self,
         block: usize,
@@ -225,20 +223,14 @@ impl<B: Backend> Sweep<'_, B> {
         prev_outer: &ScratchMap,
         window: Rect,
         stats: &NetworkStats,
-    ) -> Tensor<B, 4> {
-        let channels = self.model.channels(FIRST_RES_LAYER);
-        let stored = self.load(src, channels, window);
+    ) -> E::Act {
+        let stored = self.load(src, window);
         if block == 0 {
-            let head = FIRST_RES_LAYER - 1;
-            self.model
-                .normalize(head, stored, stats.layer(head), self.style)
+            self.normalize(FIRST_RES_LAYER - 1, stored, stats)
         } else {
             let prev = FIRST_RES_LAYER + 2 * block - 1;
-            let branch = self.load(prev_outer, channels, window);
-            stored
-                + self
-                    .model
-                    .normalize(prev, branch, stats.layer(prev), self.style)
+            let branch = self.normalize(prev, self.load(prev_outer, window), stats);
+            self.engine.add(stored, branch)
         }
     }
 
@@ -250,29 +242,15 @@ impl<B: Backend> Sweep<'_, B> {
         outer: &mut ScratchMap,
         stats: &NetworkStats,
         progress: &mut dyn Progress,
-    ) -> Result<Accumulator> {
-        let channels = self.model.channels(first);
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", first + 2),
-            self.plan.len(),
-        );
-        for tile in self.tiles(0) {
-            let (core, window) = self.at_level(&tile, 4, CONV_HALO);
-            let x = self.load(inner, channels, window);
-            let x = self
-                .model
-                .normalize(first, x, stats.layer(first), self.style);
-            let raw = crop(
-                self.model.conv_raw(first + 1, x),
-                (window.x0, window.y0),
-                core,
-            );
-            acc.add(raw.clone());
-            outer.write(core, &tensor_to_planar(raw));
-            progress.step();
-        }
-        Ok(acc)
+    ) -> Result<LayerStats> {
+        self.run(first + 1, progress, |tile| {
+            let (core, window) = self.at_level(tile, 4, CONV_HALO);
+            let x = self.normalize(first, self.load(inner, window), stats);
+            let raw = self.engine.conv_raw(first + 1, x);
+            let raw = self.engine.crop(raw, (window.x0, window.y0), core);
+            self.store(outer, core, &raw);
+            Ok(raw)
+        })
     }
 
     /// Sweep for `expand.0`: the last block's output, upsampled and convolved, stored at half
@@ -284,24 +262,16 @@ impl<B: Backend> Sweep<'_, B> {
         expanded: &mut ScratchMap,
         stats: &NetworkStats,
         progress: &mut dyn Progress,
-    ) -> Result<Accumulator> {
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", EXPAND0 + 1),
-            self.plan.len(),
-        );
-        for tile in self.tiles(0) {
-            let (core_q, window) = self.at_level(&tile, 4, CONV_HALO);
+    ) -> Result<LayerStats> {
+        self.run(EXPAND0, progress, |tile| {
+            let (_, window) = self.at_level(tile, 4, CONV_HALO);
             let x = self.block_input(RES_BLOCKS, last_stream, outer, window, stats);
-            let raw = self.model.conv_raw(EXPAND0, x);
             let core = tile.core.scaled_down(2);
-            let raw = crop(raw, (2 * window.x0, 2 * window.y0), core);
-            debug_assert_eq!(core.x0, 2 * core_q.x0);
-            acc.add(raw.clone());
-            expanded.write(core, &tensor_to_planar(raw));
-            progress.step();
-        }
-        Ok(acc)
+            let raw = self.engine.conv_raw(EXPAND0, x);
+            let raw = self.engine.crop(raw, (2 * window.x0, 2 * window.y0), core);
+            self.store(expanded, core, &raw);
+            Ok(raw)
+        })
     }
 
     /// Sweep for `expand.1` or `expand.2`, recomputed from the stored `expand.0` output.
@@ -311,28 +281,18 @@ impl<B: Backend> Sweep<'_, B> {
         expanded: &ScratchMap,
         stats: &NetworkStats,
         progress: &mut dyn Progress,
-    ) -> Result<Accumulator> {
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", layer + 1),
-            self.plan.len(),
-        );
-        for tile in self.tiles(0) {
-            let (_, window) = self.at_level(&tile, 2, TAIL_HALO);
-            let stored = self.load(expanded, self.model.channels(EXPAND0), window);
-            let mut x = self
-                .model
-                .normalize(EXPAND0, stored, stats.layer(EXPAND0), self.style);
+    ) -> Result<LayerStats> {
+        self.run(layer, progress, |tile| {
+            let (_, window) = self.at_level(tile, 2, TAIL_HALO);
+            let mut x = self.normalize(EXPAND0, self.load(expanded, window), stats);
             for earlier in EXPAND0 + 1..layer {
-                let raw = self.model.conv_raw(earlier, x);
-                x = self
-                    .model
-                    .normalize(earlier, raw, stats.layer(earlier), self.style);
+                let raw = self.engine.conv_raw(earlier, x);
+                x = self.normalize(earlier, raw, stats);
             }
-            let raw = self.model.conv_raw(layer, x);
-            acc.add(crop(raw, (2 * window.x0, 2 * window.y0), tile.core));
-            progress.step();
-        }
-        Ok(acc)
+            let raw = self.engine.conv_raw(layer, x);
+            Ok(self
+                .engine
+                .crop(raw, (2 * window.x0, 2 * window.y0), tile.core))
+        })
     }
 }

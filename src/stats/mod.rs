@@ -12,12 +12,10 @@ pub mod thumbnail;
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{NUM_LAYERS, NUM_STYLES};
+use crate::model::{Moments, NUM_LAYERS, NUM_STYLES};
 
 /// Which statistics a run normalises with.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,20 +47,11 @@ pub struct LayerStats {
     pub var: Vec<f64>,
 }
 
-impl LayerStats {
-    /// Statistics of a whole tensor `[1, C, h, w]`.
-    pub fn of_tensor<B: Backend>(raw: &Tensor<B, 4>) -> Self {
-        let mut acc = Accumulator::default();
-        acc.add(raw.clone());
-        acc.finish()
-    }
-}
-
 /// Streaming reducer of per-channel mean and variance over many regions.
 ///
-/// Each region's mean and sum of squared deviations are reduced on the device row by row and
-/// summed in f64 on the host; regions are merged with Chan's parallel formula, so the result
-/// does not depend on how the image was cut into tiles beyond rounding.
+/// Each region's mean and sum of squared deviations come from the engine (reduced in f64 on the
+/// host); regions are merged with Chan's parallel formula, so the result does not depend on how
+/// the image was cut into tiles beyond rounding.
 #[derive(Debug, Clone, Default)]
 pub struct Accumulator {
     count: f64,
@@ -71,48 +60,16 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    /// Adds every pixel of `region` (`[1, C, h, w]`).
-    pub fn add<B: Backend>(&mut self, region: Tensor<B, 4>) {
-        let [_, channels, h, w] = region.dims();
-        if h * w == 0 {
+    /// Adds one region's moments (Chan's merge of two sets of moments).
+    pub fn merge(&mut self, region: &Moments) {
+        let (n, mean, m2) = (region.count, &region.mean, &region.m2);
+        if n == 0.0 {
             return;
         }
-        let n = (h * w) as f64;
-        let row_sums = |t: Tensor<B, 4>| -> Vec<f64> {
-            let sums = t.sum_dim(3).into_data().to_vec::<f32>().unwrap_or_default();
-            (0..channels)
-                .map(|c| sums[c * h..(c + 1) * h].iter().map(|v| f64::from(*v)).sum())
-                .collect()
-        };
-        let mean: Vec<f64> = row_sums(region.clone())
-            .into_iter()
-            .map(|s| s / n)
-            .collect();
-        let device = region.device();
-        let mean_f32: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
-        let centre = Tensor::<B, 4>::from_data(
-            burn::tensor::TensorData::new(mean_f32.clone(), [1, channels, 1, 1]),
-            &device,
-        );
-        let deviation = region.sub(centre);
-        let m2_about_f32: Vec<f64> = row_sums(deviation.clone() * deviation);
-        // Shift the sum of squares from the rounded centre to the exact mean.
-        let m2: Vec<f64> = m2_about_f32
-            .iter()
-            .zip(mean.iter().zip(mean_f32.iter()))
-            .map(|(s, (m, mf))| {
-                let d = m - f64::from(*mf);
-                (s - n * d * d).max(0.0)
-            })
-            .collect();
-        self.merge(n, &mean, &m2);
-    }
-
-    fn merge(&mut self, n: f64, mean: &[f64], m2: &[f64]) {
         if self.count == 0.0 {
             self.count = n;
-            self.mean = mean.to_vec();
-            self.m2 = m2.to_vec();
+            self.mean = mean.clone();
+            self.m2 = m2.clone();
             return;
         }
         let total = self.count + n;

@@ -3,32 +3,29 @@
 //! used for the whole image. Cheap, seamless, but only approximately the untiled result, since
 //! full-resolution activations have other statistics than a thumbnail's.
 
-use burn::tensor::backend::Backend;
-
 use super::NetworkStats;
 use crate::error::Result;
 use crate::io::InputImage;
-use crate::model::{planar_to_tensor, Generator, NormSource, StyleAffine, MIN_SIDE, NUM_STYLES};
+use crate::model::{forward, Engine, NormSource, StyleAffine, MIN_SIDE, NUM_STYLES};
 use crate::tiling::Rect;
 
 /// Rows read per band while downscaling.
 const BAND_ROWS: usize = 256;
 
 /// Computes statistics from a copy of `input` whose longer side is at most `max_side` px.
-pub fn thumbnail_stats<B: Backend>(
-    model: &Generator<B>,
+pub fn thumbnail_stats<E: Engine>(
+    engine: &E,
     style: &StyleAffine,
     weights: &[f32; NUM_STYLES],
     input: &mut InputImage,
     max_side: usize,
-    device: &B::Device,
 ) -> Result<NetworkStats> {
     let (w, h) = (input.info().width, input.info().height);
     let (tw, th, planes) = downscale(input, max_side)?;
     let (pw, ph, padded) = pad_to_stride(&planes, tw, th);
-    let x = planar_to_tensor::<B>(padded, 3, ph, pw, device);
+    let x = engine.upload(padded, 3, ph, pw);
     let mut stats = NetworkStats::new(weights, &format!("thumbnail={max_side}"), w, h);
-    model.forward(x, style, NormSource::Instance(&mut stats));
+    forward(engine, x, style, NormSource::Instance(&mut stats));
     Ok(stats)
 }
 

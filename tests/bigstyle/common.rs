@@ -3,7 +3,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use bigstyle::model::Generator;
+use bigstyle::model::burn::BurnEngine;
+use bigstyle::model::cpu::CpuEngine;
 use bigstyle::pipeline::NoProgress;
 use bigstyle::{stylize_file, CpuBackend, Options};
 use tiff::decoder::{Decoder, DecodingResult};
@@ -16,9 +17,14 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The built-in model on the CPU backend.
-pub fn model() -> Generator<CpuBackend> {
-    Generator::builtin(&Default::default())
+/// The built-in network on the fast CPU engine (what the command line uses).
+pub fn model() -> CpuEngine {
+    CpuEngine::builtin()
+}
+
+/// The built-in network as a burn module on burn's CPU backend (the reference).
+pub fn reference_model() -> BurnEngine<CpuBackend> {
+    BurnEngine::builtin(&Default::default())
 }
 
 /// A `w × h` photograph made of real photos (astronaut, Chelsea) placed side by side and
@@ -111,15 +117,7 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
 /// Runs the library pipeline and returns the output's 8-bit samples.
 pub fn run_tiled(input: &Path, dir: &Path, opts: &Options, tag: &str) -> Vec<u8> {
     let out = dir.join(format!("{tag}.tif"));
-    stylize_file(
-        &model(),
-        input,
-        &out,
-        opts,
-        &Default::default(),
-        &mut NoProgress,
-    )
-    .unwrap();
+    stylize_file(&model(), input, &out, opts, &mut NoProgress).unwrap();
     read_tiff(&out)
         .samples
         .into_iter()

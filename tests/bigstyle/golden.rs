@@ -3,7 +3,9 @@
 
 use bigstyle::{parse_style, stylize_whole, Options};
 
-use crate::common::{data, model, planar, quantize, run_tiled};
+use bigstyle::model::Engine;
+
+use crate::common::{data, model, planar, quantize, reference_model, run_tiled};
 
 const CASES: [(&str, &str); 3] = [("s0", "0"), ("s7", "7"), ("blend3-12", "3:0.5,12:0.5")];
 
@@ -23,9 +25,7 @@ fn compare(ours: &[u8], reference: &[u8]) -> (u8, f64) {
     (max, mean)
 }
 
-#[test]
-fn whole_image_network_matches_onnxruntime() {
-    let net = model();
+fn check_golden(net: &impl Engine) {
     for image in ["square", "wide"] {
         let input = image::open(data(&format!("golden/{image}_in.png")))
             .unwrap()
@@ -33,7 +33,7 @@ fn whole_image_network_matches_onnxruntime() {
         let (w, h) = (input.width() as usize, input.height() as usize);
         for (tag, spec) in CASES {
             let weights = parse_style(spec).unwrap();
-            let out = stylize_whole(&net, &weights, &planar(&input), w, h, &Default::default());
+            let out = stylize_whole(net, &weights, &planar(&input), w, h);
             let ours = quantize(&out, w, h);
             let reference = image::open(data(&format!("golden/{image}_{tag}.png")))
                 .unwrap()
@@ -41,10 +41,40 @@ fn whole_image_network_matches_onnxruntime() {
             let (max, mean) = compare(&ours, reference.as_raw());
             assert!(
                 max <= 2 && mean <= 0.2,
-                "{image} {tag}: max {max}, mean {mean}"
+                "{}: {image} {tag}: max {max}, mean {mean}",
+                net.name()
             );
         }
     }
+}
+
+#[test]
+fn burn_model_matches_onnxruntime() {
+    check_golden(&reference_model());
+}
+
+#[test]
+fn cpu_engine_matches_onnxruntime() {
+    check_golden(&model());
+}
+
+#[test]
+fn cpu_engine_matches_burn_model_on_a_photo() {
+    let img = crate::common::photo(333, 250);
+    let (w, h) = (333, 250);
+    let weights = parse_style("5:0.3,21:0.7").unwrap();
+    let fast = quantize(
+        &stylize_whole(&model(), &weights, &planar(&img), w, h),
+        w,
+        h,
+    );
+    let reference = quantize(
+        &stylize_whole(&reference_model(), &weights, &planar(&img), w, h),
+        w,
+        h,
+    );
+    let (max, mean) = compare(&fast, &reference);
+    assert!(max <= 1 && mean <= 0.01, "max {max}, mean {mean}");
 }
 
 #[test]

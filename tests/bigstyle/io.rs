@@ -24,7 +24,6 @@ fn run(input: &std::path::Path, output: &std::path::Path, opts: &Options) {
         input,
         output,
         opts,
-        &Default::default(),
         &mut bigstyle::pipeline::NoProgress,
     )
     .unwrap();

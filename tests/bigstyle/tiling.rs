@@ -15,7 +15,7 @@ const H: u32 = 419;
 fn untiled(img: &image::RgbImage) -> Vec<u8> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let weights = Options::default().style;
-    let out = stylize_whole(&model(), &weights, &planar(img), w, h, &Default::default());
+    let out = stylize_whole(&model(), &weights, &planar(img), w, h);
     quantize(&out, w, h)
 }
 

@@ -1,0 +1,612 @@
+//! The CPU engine: each convolution is reflect padding (and upsampling) into one buffer, then
+//! im2col over blocks of output rows and a GEMM per block (the `gemm` crate's SIMD kernels),
+//! blocks spread over all cores with rayon; normalisation, activation and moments are single
+//! passes over each channel plane. Same layer semantics as the burn model, tested against it.
+
+use rayon::prelude::*;
+
+use super::{Activation, Engine, Moments, NetworkWeights, LAYERS};
+use crate::tiling::Rect;
+
+/// A planar activation `[channels][height][width]` in host memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planar {
+    /// Channels.
+    pub channels: usize,
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+    /// Values, channel planes one after another.
+    pub data: Vec<f32>,
+}
+
+impl Planar {
+    fn plane(&self) -> usize {
+        self.height * self.width
+    }
+}
+
+/// Target size (floats) of one im2col block: small enough to stay in cache.
+const BLOCK_FLOATS: usize = 1 << 18;
+/// Layers with at most this many output channels use the direct convolution: a GEMM with so
+/// few rows is bound by im2col traffic.
+const DIRECT_MAX_OUT: usize = 4;
+/// Output pixels computed together by the direct convolution.
+const LANES: usize = 16;
+/// Output channels of the first layer (3 → 32, 9×9), computed by [`wide_conv`].
+const WIDE_OUT: usize = 32;
+/// Pixels computed together by [`wide_conv`].
+const WIDE_PIXELS: usize = 4;
+/// Values summed in f32 before a partial sum is carried to f64 (moments).
+const SUM_CHUNK: usize = 1024;
+
+thread_local! {
+    /// Each worker thread's im2col buffer, reused across blocks and layers.
+    static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The built-in network with host kernels.
+pub struct CpuEngine {
+    weights: NetworkWeights,
+    /// The first layer's weights as `[tap][out channel]`, for [`wide_conv`].
+    first_layer_taps: Vec<[f32; WIDE_OUT]>,
+}
+
+impl CpuEngine {
+    /// The built-in network.
+    pub fn builtin() -> Self {
+        let weights = NetworkWeights::builtin();
+        let first = &weights.layers[0];
+        let taps = first.in_channels * LAYERS[0].kernel * LAYERS[0].kernel;
+        let first_layer_taps = (0..taps)
+            .map(|t| std::array::from_fn(|o| first.weight[o * taps + t]))
+            .collect();
+        Self {
+            weights,
+            first_layer_taps,
+        }
+    }
+}
+
+/// A raw pointer that may be shared by threads writing disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: every user writes a disjoint set of indices (its own output rows).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+impl Engine for CpuEngine {
+    type Act = Planar;
+
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn weights(&self) -> &NetworkWeights {
+        &self.weights
+    }
+
+    fn upload(&self, data: Vec<f32>, channels: usize, height: usize, width: usize) -> Planar {
+        Planar {
+            channels,
+            height,
+            width,
+            data,
+        }
+    }
+
+    fn download(&self, x: Planar) -> Vec<f32> {
+        x.data
+    }
+
+    fn conv_raw(&self, layer: usize, x: Planar) -> Planar {
+        let shape = LAYERS[layer];
+        let w = &self.weights.layers[layer];
+        let (k, stride) = (shape.kernel, shape.stride);
+        let padded = pad_reflect(&x, k / 2, shape.upsample, stride);
+        if layer == 0 {
+            return wide_conv(&padded, &self.first_layer_taps, k);
+        }
+        if w.out_channels <= DIRECT_MAX_OUT && stride == 1 {
+            return direct_conv(&padded, &w.weight, w.out_channels, k);
+        }
+        let out_h = (padded.height - k) / stride + 1;
+        let out_w = (padded.logical_width - k) / stride + 1;
+        let taps = w.in_channels * k * k;
+        let plane = out_h * out_w;
+        let mut out = vec![0.0f32; w.out_channels * plane];
+        let rows_per_block = (BLOCK_FLOATS / (taps * out_w)).max(1);
+        let dst = SharedMut(out.as_mut_ptr());
+        let blocks: Vec<usize> = (0..out_h).step_by(rows_per_block).collect();
+        blocks.into_par_iter().for_each(|y0| {
+            let rows = rows_per_block.min(out_h - y0);
+            let cols = rows * out_w;
+            COL.with_borrow_mut(|col| {
+                col.resize(taps * cols, 0.0);
+                im2col(&padded, k, stride, y0, rows, out_w, col);
+                // SAFETY: this block writes rows y0..y0+rows of every output channel, disjoint
+                // from other blocks; all strides and sizes match the buffers allocated above.
+                unsafe {
+                    gemm::gemm(
+                        w.out_channels,
+                        cols,
+                        taps,
+                        dst.get().add(y0 * out_w),
+                        1,
+                        plane as isize,
+                        false,
+                        w.weight.as_ptr(),
+                        1,
+                        taps as isize,
+                        col.as_ptr(),
+                        1,
+                        cols as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            });
+        });
+        Planar {
+            channels: w.out_channels,
+            height: out_h,
+            width: out_w,
+            data: out,
+        }
+    }
+
+    fn scale_shift(&self, layer: usize, mut raw: Planar, scale: &[f32], shift: &[f32]) -> Planar {
+        let plane = raw.plane();
+        let activation = LAYERS[layer].activation;
+        raw.data
+            .par_chunks_mut(plane)
+            .zip(scale.par_iter().zip(shift))
+            .for_each(|(values, (a, b))| {
+                for v in values.iter_mut() {
+                    let y = *v * a + b;
+                    *v = match activation {
+                        Activation::Relu => y.max(0.0),
+                        Activation::Identity => y,
+                        Activation::Sigmoid => 1.0 / (1.0 + (-y).exp()),
+                    };
+                }
+            });
+        raw
+    }
+
+    fn add(&self, mut a: Planar, b: Planar) -> Planar {
+        a.data
+            .par_chunks_mut(1 << 16)
+            .zip(b.data.par_chunks(1 << 16))
+            .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
+        a
+    }
+
+    fn crop(&self, x: Planar, origin: (usize, usize), rect: Rect) -> Planar {
+        let (ox, oy) = origin;
+        let (w, h) = (rect.width(), rect.height());
+        let mut data = Vec::with_capacity(x.channels * w * h);
+        for c in 0..x.channels {
+            for y in rect.y0 - oy..rect.y1 - oy {
+                let row = &x.data[c * x.plane() + y * x.width..][..x.width];
+                data.extend_from_slice(&row[rect.x0 - ox..rect.x1 - ox]);
+            }
+        }
+        Planar {
+            channels: x.channels,
+            height: h,
+            width: w,
+            data,
+        }
+    }
+
+    fn moments(&self, x: &Planar) -> Moments {
+        let n = x.plane() as f64;
+        let (mean, m2): (Vec<f64>, Vec<f64>) = x
+            .data
+            .par_chunks(x.plane().max(1))
+            .map(|values| {
+                let mean = chunked_sum(values, |v| v) / n;
+                let centre = mean as f32;
+                let m2_about_centre = chunked_sum(values, |v| (v - centre) * (v - centre));
+                let d = mean - f64::from(centre);
+                (mean, (m2_about_centre - n * d * d).max(0.0))
+            })
+            .unzip();
+        Moments { count: n, mean, m2 }
+    }
+}
+
+/// Sums `f(v)` over `values`: f32 over short chunks (vectorisable), f64 across chunks.
+fn chunked_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    values
+        .chunks(SUM_CHUNK)
+        .map(|chunk| {
+            let mut lanes = [0.0f32; 8];
+            let mut parts = chunk.chunks_exact(8);
+            for part in parts.by_ref() {
+                for (l, v) in lanes.iter_mut().zip(part) {
+                    *l += f(*v);
+                }
+            }
+            let tail: f32 = parts.remainder().iter().map(|v| f(*v)).sum();
+            f64::from(lanes.iter().sum::<f32>() + tail)
+        })
+        .sum()
+}
+
+/// A reflect-padded (and possibly upsampled) input. For stride 2 every row is stored as its
+/// even columns then its odd columns, so that each kernel tap reads a contiguous run.
+struct Padded {
+    channels: usize,
+    height: usize,
+    /// Columns per row (padded image width).
+    logical_width: usize,
+    /// Number of even columns (stride 2 layout); 0 for stride 1.
+    even_len: usize,
+    data: Vec<f32>,
+}
+
+impl Padded {
+    fn plane(&self) -> usize {
+        self.height * self.logical_width
+    }
+
+    /// Where output column 0 of tap column `kx` starts within a stored row.
+    fn tap_offset(&self, kx: usize, stride: usize) -> usize {
+        if stride == 1 {
+            kx
+        } else if kx.is_multiple_of(2) {
+            kx / 2
+        } else {
+            self.even_len + kx / 2
+        }
+    }
+}
+
+/// Copies `x` (upsampled 2× first if asked) with `pad` px of reflection on every side, in the
+/// column layout the convolution's stride wants.
+fn pad_reflect(x: &Planar, pad: usize, upsample: bool, stride: usize) -> Padded {
+    let factor = if upsample { 2 } else { 1 };
+    let (h, w) = (x.height * factor, x.width * factor);
+    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
+    let reflect = |i: usize, n: usize| -> usize {
+        // i is a padded coordinate: i - pad in the image, mirrored at both edges.
+        let i = i as isize - pad as isize;
+        let n = n as isize;
+        let r = if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        };
+        r as usize
+    };
+    let mut data = vec![0.0f32; x.channels * ph * pw];
+    data.par_chunks_mut(ph * pw)
+        .enumerate()
+        .for_each(|(c, out)| {
+            let src = &x.data[c * x.plane()..][..x.plane()];
+            let mut line = vec![0.0f32; pw];
+            for (py, out_row) in out.chunks_mut(pw).enumerate() {
+                let sy = reflect(py, h) / factor;
+                let row = &src[sy * x.width..][..x.width];
+                let target: &mut [f32] = if stride == 2 { &mut line } else { out_row };
+                fill_padded_row(row, factor, pad, target);
+                if stride == 2 {
+                    let (even, odd) = out_row.split_at_mut(pw.div_ceil(2));
+                    for (j, v) in line.iter().enumerate() {
+                        if j.is_multiple_of(2) {
+                            even[j / 2] = *v;
+                        } else {
+                            odd[j / 2] = *v;
+                        }
+                    }
+                }
+            }
+        });
+    Padded {
+        channels: x.channels,
+        height: ph,
+        logical_width: pw,
+        even_len: if stride == 2 { pw.div_ceil(2) } else { 0 },
+        data,
+    }
+}
+
+/// Writes one padded row: `row` upsampled by `factor` (1 or 2), mirrored `pad` px past each end.
+fn fill_padded_row(row: &[f32], factor: usize, pad: usize, out: &mut [f32]) {
+    let w = row.len() * factor;
+    let body = &mut out[pad..pad + w];
+    if factor == 1 {
+        body.copy_from_slice(row);
+    } else {
+        for (pair, v) in body.chunks_exact_mut(2).zip(row) {
+            pair[0] = *v;
+            pair[1] = *v;
+        }
+    }
+    for i in 0..pad {
+        out[pad - 1 - i] = out[pad + 1 + i];
+        out[pad + w + i] = out[pad + w - 2 - i];
+    }
+}
+
+/// Fills `col` (`[channel·ky·kx][row·col]`) with the inputs of output rows `y0 .. y0 + rows`.
+fn im2col(
+    padded: &Padded,
+    k: usize,
+    stride: usize,
+    y0: usize,
+    rows: usize,
+    out_w: usize,
+    col: &mut [f32],
+) {
+    let cols = rows * out_w;
+    let width = padded.logical_width;
+    let mut tap = 0;
+    for c in 0..padded.channels {
+        let src = &padded.data[c * padded.plane()..][..padded.plane()];
+        for ky in 0..k {
+            for kx in 0..k {
+                let offset = padded.tap_offset(kx, stride);
+                let dst = &mut col[tap * cols..][..cols];
+                for r in 0..rows {
+                    let sy = (y0 + r) * stride + ky;
+                    let run = &src[sy * width + offset..][..out_w];
+                    dst[r * out_w..][..out_w].copy_from_slice(run);
+                }
+                tap += 1;
+            }
+        }
+    }
+}
+
+/// Direct convolution (stride 1) for layers with few output channels: each output pixel's
+/// accumulators stay in registers while the taps stream past, `LANES` pixels at a time.
+fn direct_conv(padded: &Padded, weight: &[f32], out_channels: usize, k: usize) -> Planar {
+    let out_h = padded.height - k + 1;
+    let out_w = padded.logical_width - k + 1;
+    let plane = out_h * out_w;
+    let mut out = vec![0.0f32; out_channels * plane];
+    let dst = SharedMut(out.as_mut_ptr());
+    (0..out_h).into_par_iter().for_each(|y| {
+        let mut row = vec![0.0f32; out_channels * out_w];
+        direct_row(padded, weight, out_channels, k, y, &mut row);
+        for (co, values) in row.chunks_exact(out_w).enumerate() {
+            // SAFETY: row y of every channel is written by this iteration only.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    values.as_ptr(),
+                    dst.get().add(co * plane + y * out_w),
+                    out_w,
+                );
+            }
+        }
+    });
+    Planar {
+        channels: out_channels,
+        height: out_h,
+        width: out_w,
+        data: out,
+    }
+}
+
+/// One output row of [`direct_conv`], with the fastest instructions the processor has.
+fn direct_row(padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the processor supports the features the function is compiled for.
+        unsafe { direct_row_avx2(padded, weight, co, k, y, out) };
+        return;
+    }
+    direct_row_dispatch::<false>(padded, weight, co, k, y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn direct_row_avx2(
+    padded: &Padded,
+    weight: &[f32],
+    co: usize,
+    k: usize,
+    y: usize,
+    out: &mut [f32],
+) {
+    direct_row_dispatch::<true>(padded, weight, co, k, y, out);
+}
+
+#[inline(always)]
+fn direct_row_dispatch<const FMA: bool>(
+    padded: &Padded,
+    weight: &[f32],
+    co: usize,
+    k: usize,
+    y: usize,
+    out: &mut [f32],
+) {
+    match co {
+        1 => direct_row_body::<FMA, 1>(padded, weight, k, y, out),
+        2 => direct_row_body::<FMA, 2>(padded, weight, k, y, out),
+        3 => direct_row_body::<FMA, 3>(padded, weight, k, y, out),
+        _ => direct_row_body::<FMA, DIRECT_MAX_OUT>(padded, weight, k, y, out),
+    }
+}
+
+/// `CO` output channels, `LANES` pixels at a time, accumulators in registers.
+#[inline(always)]
+fn direct_row_body<const FMA: bool, const CO: usize>(
+    padded: &Padded,
+    weight: &[f32],
+    k: usize,
+    y: usize,
+    out: &mut [f32],
+) {
+    let width = padded.logical_width;
+    let out_w = width - k + 1;
+    let taps = padded.channels * k * k;
+    let mut x0 = 0;
+    while x0 < out_w {
+        // A row narrower than LANES is done one pixel group at a time with a padded copy; the
+        // last full group is shifted left to stay inside the row (recomputing a few pixels).
+        let start = if x0 + LANES <= out_w || out_w < LANES {
+            x0
+        } else {
+            out_w - LANES
+        };
+        let lanes = LANES.min(out_w - start);
+        let mut acc = [[0.0f32; LANES]; CO];
+        for c in 0..padded.channels {
+            let src = &padded.data[c * padded.plane()..][..padded.plane()];
+            for ky in 0..k {
+                let row = &src[(y + ky) * width..][..width];
+                for kx in 0..k {
+                    let mut run = [0.0f32; LANES];
+                    let avail = (width - start - kx).min(LANES);
+                    run[..avail].copy_from_slice(&row[start + kx..][..avail]);
+                    let tap = (c * k + ky) * k + kx;
+                    for (o, acc_o) in acc.iter_mut().enumerate() {
+                        let w = weight[o * taps + tap];
+                        for (a, v) in acc_o.iter_mut().zip(run.iter()) {
+                            *a = if FMA { v.mul_add(w, *a) } else { *a + v * w };
+                        }
+                    }
+                }
+            }
+        }
+        for (o, acc_o) in acc.iter().enumerate() {
+            out[o * out_w + start..][..lanes].copy_from_slice(&acc_o[..lanes]);
+        }
+        x0 = start + lanes;
+    }
+}
+
+/// Direct convolution for a layer with few input and many output channels (the first layer,
+/// 3 → 32, 9×9): each pixel's 32 outputs are accumulated in vector registers while the taps
+/// stream past, `WIDE_PIXELS` pixels at a time, so no im2col buffer is written at all.
+fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize) -> Planar {
+    let out_h = padded.height - k + 1;
+    let out_w = padded.logical_width - k + 1;
+    let plane = out_h * out_w;
+    let mut out = vec![0.0f32; WIDE_OUT * plane];
+    let dst = SharedMut(out.as_mut_ptr());
+    (0..out_h).into_par_iter().for_each(|y| {
+        let mut row = vec![[0.0f32; WIDE_OUT]; out_w];
+        wide_row(padded, taps, k, y, &mut row);
+        for o in 0..WIDE_OUT {
+            // SAFETY: row y of every channel is written by this iteration only.
+            let plane_row = unsafe {
+                std::slice::from_raw_parts_mut(dst.get().add(o * plane + y * out_w), out_w)
+            };
+            for (d, px) in plane_row.iter_mut().zip(&row) {
+                *d = px[o];
+            }
+        }
+    });
+    Planar {
+        channels: WIDE_OUT,
+        height: out_h,
+        width: out_w,
+        data: out,
+    }
+}
+
+/// One output row of [`wide_conv`], with the fastest instructions the processor has.
+fn wide_row(
+    padded: &Padded,
+    taps: &[[f32; WIDE_OUT]],
+    k: usize,
+    y: usize,
+    out: &mut [[f32; WIDE_OUT]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor supports the features the function is compiled for.
+            unsafe { wide_row_avx512(padded, taps, k, y, out) };
+            return;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            unsafe { wide_row_avx2(padded, taps, k, y, out) };
+            return;
+        }
+    }
+    wide_row_body::<false>(padded, taps, k, y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn wide_row_avx512(
+    padded: &Padded,
+    taps: &[[f32; WIDE_OUT]],
+    k: usize,
+    y: usize,
+    out: &mut [[f32; WIDE_OUT]],
+) {
+    wide_row_body::<true>(padded, taps, k, y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wide_row_avx2(
+    padded: &Padded,
+    taps: &[[f32; WIDE_OUT]],
+    k: usize,
+    y: usize,
+    out: &mut [[f32; WIDE_OUT]],
+) {
+    wide_row_body::<true>(padded, taps, k, y, out);
+}
+
+#[inline(always)]
+fn wide_row_body<const FMA: bool>(
+    padded: &Padded,
+    taps: &[[f32; WIDE_OUT]],
+    k: usize,
+    y: usize,
+    out: &mut [[f32; WIDE_OUT]],
+) {
+    let width = padded.logical_width;
+    let out_w = out.len();
+    // Windows are at least 8 px wide, so a full group always fits.
+    debug_assert!(out_w >= WIDE_PIXELS);
+    let mut x0 = 0;
+    while x0 < out_w {
+        // The last group is shifted left to stay inside the row (recomputing a few pixels).
+        let start = x0.min(out_w - WIDE_PIXELS);
+        let mut acc = [[0.0f32; WIDE_OUT]; WIDE_PIXELS];
+        for c in 0..padded.channels {
+            let src = &padded.data[c * padded.plane()..][..padded.plane()];
+            for ky in 0..k {
+                let row = &src[(y + ky) * width + start..][..k - 1 + WIDE_PIXELS];
+                let tap_row = &taps[(c * k + ky) * k..][..k];
+                for (kx, w) in tap_row.iter().enumerate() {
+                    let xs: &[f32; WIDE_PIXELS] = row[kx..kx + WIDE_PIXELS]
+                        .try_into()
+                        .unwrap_or(&[0.0; WIDE_PIXELS]);
+                    for (acc_p, v) in acc.iter_mut().zip(xs) {
+                        for (a, wo) in acc_p.iter_mut().zip(w) {
+                            *a = if FMA { v.mul_add(*wo, *a) } else { *a + v * wo };
+                        }
+                    }
+                }
+            }
+        }
+        out[start..start + WIDE_PIXELS].copy_from_slice(&acc);
+        x0 = start + WIDE_PIXELS;
+    }
+}
