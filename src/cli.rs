@@ -1,4 +1,5 @@
-//! The command line: argument parsing, progress bar, one-line errors and the `--json` summary.
+//! The command line: argument parsing, engine choice, progress bar, one-line errors, the
+//! `--json` summary and the `info` subcommand.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::io::InputImage;
+use crate::memory::{self, choose_tile, default_budget, format_size, parse_size};
 use crate::model::cpu::CpuEngine;
-use crate::model::{Engine, NUM_STYLES};
+use crate::model::{gpu, Engine, NUM_STYLES};
 use crate::pipeline::{parse_style, stylize_file, Options, Progress, DEFAULT_THUMBNAIL};
 use crate::stats::StatsMode;
+use crate::tiling::TilePlan;
 
 /// Neural style transfer for huge images: tiled, seamless, in bounded memory.
 #[derive(Debug, Parser)]
@@ -27,6 +31,40 @@ pub struct Cli {
 enum Command {
     /// List the built-in styles.
     Styles,
+    /// Describe an image and the plan bigstyle would use for it (tiles, memory, time).
+    Info(InfoArgs),
+}
+
+/// Options that decide the tiling plan, shared by stylizing and `info`.
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// Core tile side in px (multiple of 4; default: the largest that fits --mem-budget).
+    #[arg(long)]
+    tile: Option<usize>,
+    /// Context read around each tile, px (multiple of 4; 68 or more makes tiling exact).
+    #[arg(long, default_value_t = 128)]
+    overlap: usize,
+    /// Memory budget, e.g. 512MiB or 4GiB (default: half the available memory).
+    #[arg(long, value_name = "SIZE")]
+    mem_budget: Option<String>,
+    /// Where the network runs: auto, cpu, or cuda[:N] (needs a build with --features cuda).
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Normalisation statistics: `exact` (whole image, the untiled result) or
+    /// `thumbnail[=PX]` (from a downscaled copy, faster, approximate).
+    #[arg(long, default_value = "exact")]
+    stats: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct InfoArgs {
+    /// Input image.
+    input: PathBuf,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -36,19 +74,11 @@ struct RunArgs {
     /// Output TIFF (default: <stem>.styled.tif beside the input).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Core tile side in px (multiple of 4).
-    #[arg(long, default_value_t = 1024)]
-    tile: usize,
-    /// Context read around each tile, px (multiple of 4; 68 or more makes tiling exact).
-    #[arg(long, default_value_t = 128)]
-    overlap: usize,
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Style: an index (`7`) or a blend (`3:0.5,12:0.5`); see `bigstyle styles`.
     #[arg(long, default_value = "0")]
     style: String,
-    /// Normalisation statistics: `exact` (whole image, the untiled result) or
-    /// `thumbnail[=PX]` (from a downscaled copy, faster, approximate).
-    #[arg(long, default_value = "exact")]
-    stats: String,
     /// Load the statistics from this file instead of computing them.
     #[arg(long, value_name = "PATH")]
     stats_file: Option<PathBuf>,
@@ -71,22 +101,119 @@ struct RunArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // A panic is a bug, but a user's script still gets one line on stderr and status 1.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error: {}", message.replace('\n', " "));
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             1
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Styles) = cli.command {
-        print_styles();
-        return Ok(());
+    match cli.command {
+        Some(Command::Styles) => {
+            print_styles();
+            Ok(())
+        }
+        Some(Command::Info(args)) => with_engine(&args.plan.device, |e| info(e, &args)),
+        None => {
+            let args = cli.run;
+            with_engine(&args.plan.device, |e| stylize(e, &args))
+        }
     }
-    let args = cli.run;
+}
+
+/// Calls `f` with the engine `--device` names.
+fn with_engine(
+    device: &str,
+    f: impl FnOnce(&dyn Session) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match device {
+        "cpu" => f(&Runner(&CpuEngine::builtin())),
+        "auto" => match gpu::detect() {
+            Some(engine) => f(&Runner(&engine)),
+            None => f(&Runner(&CpuEngine::builtin())),
+        },
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let index = match cuda.split_once(':') {
+                Some((_, n)) => n
+                    .parse()
+                    .with_context(|| format!("--device {cuda}: bad device index"))?,
+                None => 0,
+            };
+            f(&Runner(&gpu::cuda(index)?))
+        }
+        other => anyhow::bail!("--device {other}: use auto, cpu or cuda[:N]"),
+    }
+}
+
+/// What the command line does with an engine, behind one object-safe interface.
+trait Session {
+    fn stylize(
+        &self,
+        input: &Path,
+        output: &Path,
+        opts: &Options,
+        progress: &mut dyn Progress,
+    ) -> crate::Result<crate::Summary>;
+    fn name(&self) -> String;
+    fn bytes_per_pixel(&self) -> u64;
+    fn seconds_per_megapixel(&self) -> f64;
+}
+
+struct Runner<'a, E: Engine>(&'a E);
+
+impl<E: Engine> Session for Runner<'_, E> {
+    fn stylize(
+        &self,
+        input: &Path,
+        output: &Path,
+        opts: &Options,
+        progress: &mut dyn Progress,
+    ) -> crate::Result<crate::Summary> {
+        stylize_file(self.0, input, output, opts, progress)
+    }
+
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn bytes_per_pixel(&self) -> u64 {
+        self.0.bytes_per_pixel()
+    }
+
+    /// Times the network on a small window (a fraction of a second) to predict run time.
+    fn seconds_per_megapixel(&self) -> f64 {
+        let side = 256;
+        let rgb = vec![0.5f32; 3 * side * side];
+        let mut weights = [0.0; NUM_STYLES];
+        weights[0] = 1.0;
+        let started = Instant::now();
+        crate::stylize_whole(self.0, &weights, &rgb, side, side);
+        started.elapsed().as_secs_f64() / (side * side) as f64 * 1e6
+    }
+}
+
+fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
+    Ok(match &plan.mem_budget {
+        Some(text) => parse_size(text)?,
+        None => default_budget(),
+    })
+}
+
+fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
     let input = args
         .input
         .clone()
@@ -96,56 +223,148 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| default_output(&input));
     let opts = Options {
-        tile: args.tile,
-        overlap: args.overlap,
+        tile: args.plan.tile,
+        overlap: args.plan.overlap,
         style: parse_style(&args.style)?,
-        stats: stats_mode(&args)?,
+        stats: stats_mode(&args.plan.stats, args.stats_file.as_deref())?,
         save_stats: args.save_stats.clone(),
         scratch_dir: args.scratch_dir.clone(),
         bigtiff: args.bigtiff.then_some(true),
+        mem_budget: budget(&args.plan)?,
     };
-    let engine = CpuEngine::builtin();
     let mut progress = Bar::new(args.quiet);
     let started = Instant::now();
-    let summary = stylize_file(&engine, &input, &output, &opts, &mut progress)
+    let summary = engine
+        .stylize(&input, &output, &opts, &mut progress)
         .with_context(|| format!("stylizing {}", input.display()))?;
     progress.bar.finish_and_clear();
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["seconds"] = started.elapsed().as_secs_f64().into();
-        value["device"] = engine.name().into();
         value["style"] = args.style.clone().into();
         value["peak_rss_bytes"] = peak_rss_bytes().into();
         println!("{value}");
     } else if !args.quiet {
         eprintln!(
-            "{} -> {} ({}x{}, {} tiles, {:.1} s)",
+            "{} -> {} ({}x{}, {} tiles of {} px on {}, {:.1} s)",
             input.display(),
             summary.output.display(),
             summary.width,
             summary.height,
             summary.tiles,
+            summary.tile,
+            summary.engine,
             started.elapsed().as_secs_f64()
         );
     }
     Ok(())
 }
 
-fn stats_mode(args: &RunArgs) -> anyhow::Result<StatsMode> {
-    if let Some(path) = &args.stats_file {
-        return Ok(StatsMode::File(path.clone()));
+fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
+    let image = InputImage::open(&args.input)?;
+    let info = image.info().clone();
+    let budget = budget(&args.plan)?;
+    let bpp = engine.bytes_per_pixel();
+    let overlap = args.plan.overlap;
+    let tile = choose_tile(&info, args.plan.tile, overlap, bpp, budget)?;
+    let plan = TilePlan::new(info.width, info.height, tile, overlap)?;
+    let estimate = memory::estimate(&info, tile, overlap, bpp);
+    let mode = stats_mode(&args.plan.stats, None)?;
+    let window_px: usize = plan
+        .tiles()
+        .map(|t| t.window.width() * t.window.height())
+        .sum();
+    let image_mpx = (info.width * info.height) as f64 / 1e6;
+    // The exact statistics sweeps cost about 1.9 network passes over the image
+    // (docs/STATISTICS.md); a thumbnail costs one pass over the thumbnail.
+    let stats_mpx = match &mode {
+        StatsMode::Exact => 1.9 * image_mpx,
+        StatsMode::Thumbnail(px) => (px * px) as f64 / 1e6,
+        StatsMode::File(_) => 0.0,
+    };
+    let seconds = (window_px as f64 / 1e6 + stats_mpx) * engine.seconds_per_megapixel();
+    if args.json {
+        let value = serde_json::json!({
+            "input": args.input,
+            "width": info.width,
+            "height": info.height,
+            "bands": info.layout.samples(),
+            "layout": info.layout,
+            "bits": info.bits,
+            "storage": info.storage,
+            "icc_profile_bytes": info.icc.as_ref().map_or(0, Vec::len),
+            "resolution": info.resolution,
+            "engine": engine.name(),
+            "tile": tile,
+            "overlap": overlap,
+            "tiles": plan.len(),
+            "grid": [plan.cols(), plan.rows()],
+            "stats": mode.to_string(),
+            "mem_budget": budget,
+            "memory_estimate": estimate.total(),
+            "estimated_seconds": seconds,
+        });
+        println!("{value}");
+        return Ok(());
     }
-    match args.stats.split_once('=') {
-        None if args.stats == "exact" => Ok(StatsMode::Exact),
-        None if args.stats == "thumbnail" => Ok(StatsMode::Thumbnail(DEFAULT_THUMBNAIL)),
+    let icc = info
+        .icc
+        .as_ref()
+        .map_or("none".into(), |p| format!("{} bytes", p.len()));
+    let resolution = info.resolution.map_or("none".into(), |r| {
+        let unit = match r.unit {
+            2 => "inch",
+            3 => "cm",
+            _ => "unit",
+        };
+        let ratio = |(n, d): (u32, u32)| f64::from(n) / f64::from(d.max(1));
+        format!("{:.2} x {:.2} px/{unit}", ratio(r.x), ratio(r.y))
+    });
+    println!("{}", args.input.display());
+    println!(
+        "  size        {} x {} px, {} band(s) ({:?}), {} bits",
+        info.width,
+        info.height,
+        info.layout.samples(),
+        info.layout,
+        info.bits
+    );
+    println!("  storage     {}", info.storage);
+    println!("  ICC profile {icc}");
+    println!("  resolution  {resolution}");
+    println!("plan on {}:", engine.name());
+    println!(
+        "  tiles       {} ({} x {}) of {tile} px, overlap {overlap} px",
+        plan.len(),
+        plan.cols(),
+        plan.rows()
+    );
+    println!("  statistics  {mode}");
+    println!(
+        "  memory      about {} (budget {})",
+        format_size(estimate.total()),
+        format_size(budget)
+    );
+    println!("  time        about {seconds:.0} s");
+    Ok(())
+}
+
+fn stats_mode(stats: &str, stats_file: Option<&Path>) -> anyhow::Result<StatsMode> {
+    if let Some(path) = stats_file {
+        return Ok(StatsMode::File(path.into()));
+    }
+    match stats.split_once('=') {
+        None if stats == "exact" => Ok(StatsMode::Exact),
+        None if stats == "thumbnail" => Ok(StatsMode::Thumbnail(DEFAULT_THUMBNAIL)),
         Some(("thumbnail", px)) => {
-            let px: usize =
-                px.parse().ok().filter(|p| *p >= 16).with_context(|| {
-                    format!("--stats {}: size must be 16 px or more", args.stats)
-                })?;
+            let px: usize = px
+                .parse()
+                .ok()
+                .filter(|p| *p >= 16)
+                .with_context(|| format!("--stats {stats}: size must be 16 px or more"))?;
             Ok(StatsMode::Thumbnail(px))
         }
-        _ => anyhow::bail!("--stats {}: use exact or thumbnail[=PX]", args.stats),
+        _ => anyhow::bail!("--stats {stats}: use exact or thumbnail[=PX]"),
     }
 }
 

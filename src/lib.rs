@@ -9,6 +9,7 @@ pub mod blend;
 pub mod cli;
 pub mod error;
 pub mod io;
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 pub mod scratch;

@@ -5,15 +5,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::sync_channel;
+
 use crate::blend::Blender;
 use crate::error::{Error, Result};
 use crate::io::tiff_out::OutputSpec;
-use crate::io::{InputImage, MappedTiff};
-use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES};
+use crate::io::{InputImage, MappedTiff, Window};
+use crate::memory;
+use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES, STRIDE};
 use crate::stats::exact::exact_stats;
 use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
 use crate::stats::{NetworkStats, StatsMode};
-use crate::tiling::{Tile, TilePlan};
+use crate::tiling::{Tile, TilePlan, MIN_TILE};
 
 /// Receives progress: a named stage of a known number of steps, then one call per step.
 pub trait Progress {
@@ -37,8 +41,8 @@ pub const DEFAULT_THUMBNAIL: usize = 1024;
 /// How to stylize one file.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Core tile side (px, multiple of 4).
-    pub tile: usize,
+    /// Core tile side (px, multiple of 4); `None` picks the largest that fits the budget.
+    pub tile: Option<usize>,
     /// Context around each tile (px, multiple of 4).
     pub overlap: usize,
     /// Style weights, normalised to sum 1.
@@ -51,6 +55,8 @@ pub struct Options {
     pub scratch_dir: Option<PathBuf>,
     /// Force (`Some(true)`) or forbid (`Some(false)`) BigTIFF; `None` decides by size.
     pub bigtiff: Option<bool>,
+    /// Memory budget in bytes (activations, windows, row buffers).
+    pub mem_budget: u64,
 }
 
 impl Default for Options {
@@ -58,13 +64,14 @@ impl Default for Options {
         let mut style = [0.0; NUM_STYLES];
         style[0] = 1.0;
         Self {
-            tile: 1024,
+            tile: None,
             overlap: 128,
             style,
             stats: StatsMode::Exact,
             save_stats: None,
             scratch_dir: None,
             bigtiff: None,
+            mem_budget: memory::default_budget(),
         }
     }
 }
@@ -94,6 +101,12 @@ pub struct Summary {
     pub tiles: usize,
     /// Statistics source (`exact`, `thumbnail=1024`, `file=…`).
     pub stats: String,
+    /// Memory budget (bytes).
+    pub mem_budget: u64,
+    /// The memory model's estimate for the tile used (bytes).
+    pub memory_estimate: u64,
+    /// Engine that ran the network (`cpu`, `burn-cuda`, …).
+    pub engine: String,
     /// Seconds spent on statistics.
     pub stats_seconds: f64,
     /// Seconds spent stylizing and writing tiles.
@@ -139,8 +152,9 @@ pub fn stylize_file<E: Engine>(
     check_output_format(output)?;
     let mut image = InputImage::open(input)?;
     let info = image.info().clone();
-    let plan = TilePlan::new(info.width, info.height, opts.tile, opts.overlap)?;
-    image.reserve_rows(opts.tile + 2 * opts.overlap.max(16));
+    let bpp = engine.bytes_per_pixel();
+    let mut tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
+    let mut plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
     let style = engine.weights().style_affine(&opts.style);
 
     let started = Instant::now();
@@ -151,44 +165,135 @@ pub fn stylize_file<E: Engine>(
     let stats_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let channels = if info.layout.has_alpha() { 4 } else { 3 };
     let spec = OutputSpec {
         width: info.width,
         height: info.height,
-        samples: channels,
+        samples: if info.layout.has_alpha() { 4 } else { 3 },
         bits: info.bits,
         resolution: info.resolution,
         icc: info.icc.clone(),
         bigtiff: opts.bigtiff,
     };
-    let mut out = MappedTiff::create(output, spec)?;
-    let mut blender = Blender::new(&plan, channels);
-    progress.stage("stylizing", plan.len());
-    for row in 0..plan.rows() {
-        for col in 0..plan.cols() {
-            let tile = plan.tile(col, row);
-            let planar = render_tile(engine, &style, &stats, &mut image, &tile)?;
-            blender.add_tile(&tile, &planar);
-            progress.step();
+    let tiles = Tiles {
+        engine,
+        style: &style,
+        stats: &stats,
+    };
+    let output = loop {
+        image.reserve_rows(tile + 2 * opts.overlap);
+        let attempt = catch_unwind(AssertUnwindSafe(|| {
+            tiles.render(&mut image, &plan, spec.clone(), output, progress)
+        }));
+        match attempt {
+            Ok(result) => break result?,
+            Err(_) if tile / 2 >= MIN_TILE => {
+                let smaller = (tile / 2).next_multiple_of(STRIDE);
+                eprintln!("warning: tile {tile} failed (out of memory?); retrying with {smaller}");
+                tile = smaller;
+                plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
+            }
+            Err(_) => {
+                return Err(Error::InvalidOption(format!(
+                    "stylizing failed even with tile {tile}; try a smaller --mem-budget or --tile"
+                )))
+            }
         }
-        blender.finish_row(row, &mut out)?;
-    }
-    let output = out.finish()?;
+    };
     Ok(Summary {
         input: input.into(),
         output,
         width: info.width,
         height: info.height,
-        storage: info.storage,
-        channels,
+        storage: info.storage.clone(),
+        channels: spec.samples,
         bits: info.bits,
-        tile: opts.tile,
+        tile,
         overlap: opts.overlap,
         tiles: plan.len(),
         stats: opts.stats.to_string(),
+        mem_budget: opts.mem_budget,
+        memory_estimate: memory::estimate(&info, tile, opts.overlap, bpp).total(),
+        engine: engine.name(),
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Tiles in flight between the stages: enough to keep every stage busy, few enough to keep
+/// memory bounded (each holds one window).
+const QUEUE_DEPTH: usize = 2;
+
+/// What the render stage needs besides the image.
+struct Tiles<'a, E: Engine> {
+    engine: &'a E,
+    style: &'a StyleAffine,
+    stats: &'a NetworkStats,
+}
+
+impl<E: Engine> Tiles<'_, E> {
+    /// Runs every tile through the network and writes the blended output. Three stages run
+    /// concurrently, joined by bounded queues: a reader thread decodes the next windows, this
+    /// thread runs the network, a writer thread blends and writes finished rows.
+    fn render(
+        &self,
+        image: &mut InputImage,
+        plan: &TilePlan,
+        spec: OutputSpec,
+        output: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<PathBuf> {
+        let mut out = MappedTiff::create(output, spec.clone())?;
+        progress.stage("stylizing", plan.len());
+        std::thread::scope(|scope| {
+            let (window_tx, windows) = sync_channel::<Result<(Tile, Window)>>(QUEUE_DEPTH);
+            let (result_tx, results) = sync_channel::<(Tile, Vec<f32>)>(QUEUE_DEPTH);
+            scope.spawn(move || {
+                for tile in plan.tiles() {
+                    let window = image.read_window(tile.window);
+                    let failed = window.is_err();
+                    if window_tx.send(window.map(|w| (tile, w))).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let writer = scope.spawn(move || -> Result<MappedTiff> {
+                let mut blender = Blender::new(plan, spec.samples);
+                for (tile, planar) in results {
+                    blender.add_tile(&tile, &planar);
+                    if tile.col + 1 == plan.cols() {
+                        blender.finish_row(tile.row, &mut out)?;
+                    }
+                }
+                Ok(out)
+            });
+            for item in windows {
+                let (tile, window) = item?;
+                let planar = self.run(&window);
+                progress.step();
+                if result_tx.send((tile, planar)).is_err() {
+                    break;
+                }
+            }
+            drop(result_tx);
+            writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?
+                .finish()
+        })
+    }
+
+    /// One window through the network; returns planar output (RGB, then the input's alpha
+    /// passed through unchanged).
+    fn run(&self, window: &Window) -> Vec<f32> {
+        let (w, h) = (window.width, window.height);
+        let x = self.engine.upload(window.rgb().to_vec(), 3, h, w);
+        let y = forward(self.engine, x, self.style, NormSource::Given(self.stats));
+        let mut out = self.engine.download(y);
+        if let Some(alpha) = window.alpha() {
+            out.extend_from_slice(alpha);
+        }
+        out
+    }
 }
 
 fn check_output_format(output: &Path) -> Result<()> {
@@ -231,25 +336,6 @@ pub fn obtain_stats<E: Engine>(
             NetworkStats::load(path, &opts.style, &channels)
         }
     }
-}
-
-/// Runs one tile through the network with the given statistics; returns planar output over the
-/// tile's window (RGB, then the input's alpha passed through unchanged).
-fn render_tile<E: Engine>(
-    engine: &E,
-    style: &StyleAffine,
-    stats: &NetworkStats,
-    image: &mut InputImage,
-    tile: &Tile,
-) -> Result<Vec<f32>> {
-    let window = image.read_window(tile.window)?;
-    let (w, h) = (window.width, window.height);
-    let x = engine.upload(window.rgb().to_vec(), 3, h, w);
-    let mut out = engine.download(forward(engine, x, style, NormSource::Given(stats)));
-    if let Some(alpha) = window.alpha() {
-        out.extend_from_slice(alpha);
-    }
-    Ok(out)
 }
 
 /// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own

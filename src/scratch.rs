@@ -1,20 +1,23 @@
 //! Scratch activations: planar f32 feature maps of a whole image at a reduced resolution, kept
-//! in memory-mapped temporary files so that their size is bounded by disk, not RAM.
+//! in unnamed temporary files and read and written one window at a time with positioned I/O.
+//! Their pages live in the kernel's page cache, which the kernel can write back and reclaim, so
+//! the process's resident memory does not grow with the image (a whole-file memory map would be
+//! counted in the resident set as soon as it is touched).
 
-use std::path::Path;
-
-use memmap2::MmapMut;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::tiling::Rect;
 
 /// One `channels × height × width` f32 feature map backed by a temporary file.
 pub struct ScratchMap {
-    map: MmapMut,
+    file: File,
+    dir: PathBuf,
     channels: usize,
     width: usize,
     height: usize,
-    _file: std::fs::File,
 }
 
 impl ScratchMap {
@@ -22,15 +25,13 @@ impl ScratchMap {
     pub fn new(dir: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
         let file = tempfile::tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
         let bytes = (channels * width * height * 4) as u64;
-        file.set_len(bytes.max(4)).map_err(|e| Error::io(dir, e))?;
-        // SAFETY: the unnamed file is private to this process and never resized while mapped.
-        let map = unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(dir, e))?;
+        file.set_len(bytes).map_err(|e| Error::io(dir, e))?;
         Ok(Self {
-            map,
+            file,
+            dir: dir.into(),
             channels,
             width,
             height,
-            _file: file,
         })
     }
 
@@ -39,40 +40,36 @@ impl ScratchMap {
         self.channels
     }
 
-    fn values(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.map[..self.channels * self.width * self.height * 4])
-    }
-
-    fn values_mut(&mut self) -> &mut [f32] {
-        let n = self.channels * self.width * self.height * 4;
-        bytemuck::cast_slice_mut(&mut self.map[..n])
+    fn offset(&self, c: usize, y: usize, x: usize) -> u64 {
+        (((c * self.height + y) * self.width + x) * 4) as u64
     }
 
     /// Copies `rect` out as planar `[channel][row][col]` values.
-    pub fn read(&self, rect: Rect) -> Vec<f32> {
-        let (w, h) = (self.width, self.height);
-        let values = self.values();
-        let mut out = Vec::with_capacity(self.channels * rect.width() * rect.height());
+    pub fn read(&self, rect: Rect) -> Result<Vec<f32>> {
+        let (rw, rh) = (rect.width(), rect.height());
+        let mut out = vec![0.0f32; self.channels * rw * rh];
         for c in 0..self.channels {
-            for y in rect.y0..rect.y1 {
-                let row = &values[c * w * h + y * w..][..w];
-                out.extend_from_slice(&row[rect.x0..rect.x1]);
+            for (k, y) in (rect.y0..rect.y1).enumerate() {
+                let row = &mut out[(c * rh + k) * rw..][..rw];
+                self.file
+                    .read_exact_at(bytemuck::cast_slice_mut(row), self.offset(c, y, rect.x0))
+                    .map_err(|e| Error::io(&self.dir, e))?;
             }
         }
-        out
+        Ok(out)
     }
 
     /// Stores planar values for `rect`.
-    pub fn write(&mut self, rect: Rect, planar: &[f32]) {
-        let (w, h) = (self.width, self.height);
+    pub fn write(&mut self, rect: Rect, planar: &[f32]) -> Result<()> {
         let (rw, rh) = (rect.width(), rect.height());
-        let channels = self.channels;
-        let values = self.values_mut();
-        for c in 0..channels {
+        for c in 0..self.channels {
             for (k, y) in (rect.y0..rect.y1).enumerate() {
-                let src = &planar[(c * rh + k) * rw..][..rw];
-                values[c * w * h + y * w + rect.x0..][..rw].copy_from_slice(src);
+                let row = &planar[(c * rh + k) * rw..][..rw];
+                self.file
+                    .write_all_at(bytemuck::cast_slice(row), self.offset(c, y, rect.x0))
+                    .map_err(|e| Error::io(&self.dir, e))?;
             }
         }
+        Ok(())
     }
 }

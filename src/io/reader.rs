@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use image::ImageDecoder;
 use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
@@ -21,7 +21,7 @@ use crate::tiling::Rect;
 const MIN_CACHED_BANDS: usize = 4;
 
 /// A band of full-width decoded rows, interleaved samples widened to u16.
-type Band = Rc<Vec<u16>>;
+type Band = Arc<Vec<u16>>;
 
 /// Where the bands come from.
 enum Source {
@@ -152,7 +152,7 @@ impl InputImage {
                 let decoded = guarded.unwrap_or(Err(tiff::TiffError::FormatError(
                     tiff::TiffFormatError::InconsistentSizesEncountered,
                 )));
-                Rc::new(decoded.map_err(|e| decode_error(&self.path, e))?)
+                Arc::new(decoded.map_err(|e| decode_error(&self.path, e))?)
             }
         };
         if self.cache.len() >= self.cache_capacity {
@@ -430,5 +430,5 @@ fn open_other(path: &Path) -> Result<Opened> {
         icc,
         storage: format,
     };
-    Ok((info, Source::Memory(Rc::new(samples)), height.max(1)))
+    Ok((info, Source::Memory(Arc::new(samples)), height.max(1)))
 }

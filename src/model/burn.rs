@@ -126,6 +126,12 @@ impl<B: Backend> Engine for BurnEngine<B> {
         )
     }
 
+    /// burn keeps more intermediates alive (separate pad, conv and norm tensors): twice the CPU
+    /// engine's measured figure, a deliberately safe bound.
+    fn bytes_per_pixel(&self) -> u64 {
+        600
+    }
+
     fn download(&self, x: Self::Act) -> Vec<f32> {
         x.into_data().to_vec::<f32>().unwrap_or_default()
     }

@@ -10,6 +10,7 @@
 
 pub mod burn;
 pub mod cpu;
+pub mod gpu;
 
 use crate::error::{Error, Result};
 use crate::stats::{LayerStats, NetworkStats};
@@ -258,6 +259,9 @@ pub trait Engine {
     fn crop(&self, x: Self::Act, origin: (usize, usize), rect: Rect) -> Self::Act;
     /// Per-channel moments of `x`, reduced accurately (f64 on the host).
     fn moments(&self, x: &Self::Act) -> Moments;
+    /// Peak bytes of activations per pixel of a window run through [`forward`] (measured; see
+    /// docs/MEMORY.md), for the memory budget.
+    fn bytes_per_pixel(&self) -> u64;
 
     /// Output channels of layer `layer`.
     fn channels(&self, layer: usize) -> usize {

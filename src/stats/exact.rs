@@ -4,7 +4,7 @@
 //! A layer's statistics are needed before anything after it can be computed, so the image is
 //! swept once per layer. The full-resolution head (`contract.0..2`) is recomputed from the input
 //! for each of its three layers (a small receptive field, so tiles need only 8 px of context);
-//! the raw output of `contract.2` is kept at quarter resolution in a memory-mapped scratch map,
+//! the raw output of `contract.2` is kept at quarter resolution in a scratch file,
 //! and every residual and expanding layer is then one sweep over scratch maps: read a window
 //! with a 1-px halo, normalise it with the statistics already known, convolve, add the core to
 //! the layer's accumulator and store it for the next sweep. Every pixel of every layer is
@@ -139,14 +139,15 @@ impl<E: Engine> Sweep<'_, E> {
         (core, window)
     }
 
-    fn load(&self, map: &ScratchMap, window: Rect) -> E::Act {
-        let (data, channels) = (map.read(window), map.channels());
-        self.engine
-            .upload(data, channels, window.height(), window.width())
+    fn load(&self, map: &ScratchMap, window: Rect) -> Result<E::Act> {
+        let (data, channels) = (map.read(window)?, map.channels());
+        Ok(self
+            .engine
+            .upload(data, channels, window.height(), window.width()))
     }
 
-    fn store(&self, map: &mut ScratchMap, core: Rect, x: &E::Act) {
-        map.write(core, &self.engine.download(x.clone()));
+    fn store(&self, map: &mut ScratchMap, core: Rect, x: &E::Act) -> Result<()> {
+        map.write(core, &self.engine.download(x.clone()))
     }
 
     fn normalize(&self, layer: usize, raw: E::Act, stats: &NetworkStats) -> E::Act {
@@ -181,7 +182,7 @@ impl<E: Engine> Sweep<'_, E> {
                 .engine
                 .crop(self.engine.conv_raw(layer, x), origin, core);
             if let Some(map) = store.as_deref_mut() {
-                self.store(map, core, &raw);
+                self.store(map, core, &raw)?;
             }
             Ok(raw)
         })
@@ -204,12 +205,12 @@ impl<E: Engine> Sweep<'_, E> {
         self.run(layer, progress, |tile| {
             let (core, window) = self.at_level(tile, 4, CONV_HALO);
             let origin = (window.x0, window.y0);
-            let x = self.block_input(block, src, prev_outer, window, stats);
-            self.store(dst, core, &self.engine.crop(x.clone(), origin, core));
+            let x = self.block_input(block, src, prev_outer, window, stats)?;
+            self.store(dst, core, &self.engine.crop(x.clone(), origin, core))?;
             let raw = self
                 .engine
                 .crop(self.engine.conv_raw(layer, x), origin, core);
-            self.store(inner, core, &raw);
+            self.store(inner, core, &raw)?;
             Ok(raw)
         })
     }
@@ -223,15 +224,14 @@ impl<E: Engine> Sweep<'_, E> {
         prev_outer: &ScratchMap,
         window: Rect,
         stats: &NetworkStats,
-    ) -> E::Act {
-        let stored = self.load(src, window);
+    ) -> Result<E::Act> {
+        let stored = self.load(src, window)?;
         if block == 0 {
-            self.normalize(FIRST_RES_LAYER - 1, stored, stats)
-        } else {
-            let prev = FIRST_RES_LAYER + 2 * block - 1;
-            let branch = self.normalize(prev, self.load(prev_outer, window), stats);
-            self.engine.add(stored, branch)
+            return Ok(self.normalize(FIRST_RES_LAYER - 1, stored, stats));
         }
+        let prev = FIRST_RES_LAYER + 2 * block - 1;
+        let branch = self.normalize(prev, self.load(prev_outer, window)?, stats);
+        Ok(self.engine.add(stored, branch))
     }
 
     /// Sweep for the second conv of a residual block.
@@ -245,10 +245,10 @@ impl<E: Engine> Sweep<'_, E> {
     ) -> Result<LayerStats> {
         self.run(first + 1, progress, |tile| {
             let (core, window) = self.at_level(tile, 4, CONV_HALO);
-            let x = self.normalize(first, self.load(inner, window), stats);
+            let x = self.normalize(first, self.load(inner, window)?, stats);
             let raw = self.engine.conv_raw(first + 1, x);
             let raw = self.engine.crop(raw, (window.x0, window.y0), core);
-            self.store(outer, core, &raw);
+            self.store(outer, core, &raw)?;
             Ok(raw)
         })
     }
@@ -265,11 +265,11 @@ impl<E: Engine> Sweep<'_, E> {
     ) -> Result<LayerStats> {
         self.run(EXPAND0, progress, |tile| {
             let (_, window) = self.at_level(tile, 4, CONV_HALO);
-            let x = self.block_input(RES_BLOCKS, last_stream, outer, window, stats);
+            let x = self.block_input(RES_BLOCKS, last_stream, outer, window, stats)?;
             let core = tile.core.scaled_down(2);
             let raw = self.engine.conv_raw(EXPAND0, x);
             let raw = self.engine.crop(raw, (2 * window.x0, 2 * window.y0), core);
-            self.store(expanded, core, &raw);
+            self.store(expanded, core, &raw)?;
             Ok(raw)
         })
     }
@@ -284,7 +284,7 @@ impl<E: Engine> Sweep<'_, E> {
     ) -> Result<LayerStats> {
         self.run(layer, progress, |tile| {
             let (_, window) = self.at_level(tile, 2, TAIL_HALO);
-            let mut x = self.normalize(EXPAND0, self.load(expanded, window), stats);
+            let mut x = self.normalize(EXPAND0, self.load(expanded, window)?, stats);
             for earlier in EXPAND0 + 1..layer {
                 let raw = self.engine.conv_raw(earlier, x);
                 x = self.normalize(earlier, raw, stats);

@@ -81,7 +81,7 @@ fn cpu_engine_matches_burn_model_on_a_photo() {
 fn tiled_pipeline_matches_onnxruntime() {
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
-        tile: 32,
+        tile: Some(32),
         overlap: 68,
         style: parse_style("3:0.5,12:0.5").unwrap(),
         ..Options::default()

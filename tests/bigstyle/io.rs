@@ -11,7 +11,7 @@ use crate::common::{model, photo, read_tiff};
 
 fn fast_opts() -> Options {
     Options {
-        tile: 64,
+        tile: Some(64),
         overlap: 68,
         stats: StatsMode::Thumbnail(64),
         ..Options::default()

@@ -21,7 +21,7 @@ fn untiled(img: &image::RgbImage) -> Vec<u8> {
 
 fn opts(tile: usize, stats: StatsMode) -> Options {
     Options {
-        tile,
+        tile: Some(tile),
         overlap: 128,
         stats,
         ..Options::default()
