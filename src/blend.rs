@@ -80,11 +80,11 @@ impl AxisWeights {
     }
 }
 
-/// Receives finished rows of the blended image.
+/// Receives finished rows of the blended image, in order.
 pub trait RowSink {
-    /// Takes rows `y0 .. y0 + n` of the padded image, interleaved `channels` f32 samples per
-    /// pixel, `padded_width` pixels per row.
-    fn write_rows(&mut self, y0: usize, rows: &[f32]) -> Result<()>;
+    /// Takes rows `y0 ..` of the padded image: `width` pixels of `channels` interleaved f32
+    /// samples each (columns and rows past the image are the sink's to drop).
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()>;
 }
 
 /// Accumulates weighted tile outputs for the current tile row and flushes finished rows.
@@ -154,7 +154,12 @@ impl Blender {
         }
         let row_len = self.row_len();
         let n = done_until - self.band_y0;
-        sink.write_rows(self.band_y0, &self.band[..n * row_len])?;
+        sink.write_rows(
+            self.band_y0,
+            &self.band[..n * row_len],
+            self.width,
+            self.channels,
+        )?;
         self.band.drain(..n * row_len);
         self.band_y0 = done_until;
         Ok(())

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::io::tiff_out::Compression;
 use crate::io::InputImage;
 use crate::memory::{self, choose_tile, default_budget, format_size, parse_size};
 use crate::model::cpu::CpuEngine;
@@ -71,7 +72,7 @@ struct InfoArgs {
 struct RunArgs {
     /// Input image (TIFF streamed from disk; PNG, JPEG and others decoded whole).
     input: Option<PathBuf>,
-    /// Output TIFF (default: <stem>.styled.tif beside the input).
+    /// Output file: .tif/.tiff, .png or .jpg (default: <stem>.styled.tif beside the input).
     #[arg(short, long)]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -91,6 +92,12 @@ struct RunArgs {
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
+    /// TIFF compression: none (memory-mapped output), lzw or deflate (with predictor).
+    #[arg(long, default_value = "lzw")]
+    compress: String,
+    /// Write gray input as gray (the stylized result's luma) instead of RGB.
+    #[arg(long)]
+    keep_gray: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -231,6 +238,8 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
         scratch_dir: args.scratch_dir.clone(),
         bigtiff: args.bigtiff.then_some(true),
         mem_budget: budget(&args.plan)?,
+        compression: Compression::parse(&args.compress)?,
+        keep_gray: args.keep_gray,
     };
     let mut progress = Bar::new(args.quiet);
     let started = Instant::now();

@@ -10,8 +10,9 @@ use std::sync::mpsc::sync_channel;
 
 use crate::blend::Blender;
 use crate::error::{Error, Result};
-use crate::io::tiff_out::OutputSpec;
-use crate::io::{InputImage, MappedTiff, Window};
+use crate::io::output::Format;
+use crate::io::tiff_out::{Compression, OutputSpec};
+use crate::io::{ColorLayout, InputImage, Output, Window};
 use crate::memory;
 use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES, STRIDE};
 use crate::stats::exact::exact_stats;
@@ -57,6 +58,10 @@ pub struct Options {
     pub bigtiff: Option<bool>,
     /// Memory budget in bytes (activations, windows, row buffers).
     pub mem_budget: u64,
+    /// Compression of TIFF output.
+    pub compression: Compression,
+    /// Write gray input back as gray (the luma of the stylized result) instead of RGB.
+    pub keep_gray: bool,
 }
 
 impl Default for Options {
@@ -72,6 +77,8 @@ impl Default for Options {
             scratch_dir: None,
             bigtiff: None,
             mem_budget: memory::default_budget(),
+            compression: Compression::Lzw,
+            keep_gray: false,
         }
     }
 }
@@ -149,8 +156,8 @@ pub fn stylize_file<E: Engine>(
     opts: &Options,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
-    check_output_format(output)?;
-    let mut image = InputImage::open(input)?;
+    Format::of(output)?;
+    let mut image = InputImage::open_within(input, opts.mem_budget)?;
     let info = image.info().clone();
     let bpp = engine.bytes_per_pixel();
     let mut tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
@@ -168,11 +175,12 @@ pub fn stylize_file<E: Engine>(
     let spec = OutputSpec {
         width: info.width,
         height: info.height,
-        samples: if info.layout.has_alpha() { 4 } else { 3 },
+        samples: output_samples(info.layout, opts.keep_gray),
         bits: info.bits,
         resolution: info.resolution,
         icc: info.icc.clone(),
         bigtiff: opts.bigtiff,
+        compression: opts.compression,
     };
     let tiles = Tiles {
         engine,
@@ -242,7 +250,8 @@ impl<E: Engine> Tiles<'_, E> {
         output: &Path,
         progress: &mut dyn Progress,
     ) -> Result<PathBuf> {
-        let mut out = MappedTiff::create(output, spec.clone())?;
+        let mut out = Output::create(output, spec.clone())?;
+        let channels = if spec.has_alpha() { 4 } else { 3 };
         progress.stage("stylizing", plan.len());
         std::thread::scope(|scope| {
             let (window_tx, windows) = sync_channel::<Result<(Tile, Window)>>(QUEUE_DEPTH);
@@ -256,8 +265,8 @@ impl<E: Engine> Tiles<'_, E> {
                     }
                 }
             });
-            let writer = scope.spawn(move || -> Result<MappedTiff> {
-                let mut blender = Blender::new(plan, spec.samples);
+            let writer = scope.spawn(move || -> Result<Output> {
+                let mut blender = Blender::new(plan, channels);
                 for (tile, planar) in results {
                     blender.add_tile(&tile, &planar);
                     if tile.col + 1 == plan.cols() {
@@ -296,19 +305,12 @@ impl<E: Engine> Tiles<'_, E> {
     }
 }
 
-fn check_output_format(output: &Path) -> Result<()> {
-    let ext = output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    if ext == "tif" || ext == "tiff" {
-        Ok(())
-    } else {
-        Err(Error::InvalidOption(format!(
-            "output {}: only TIFF output (.tif, .tiff) is supported",
-            output.display()
-        )))
-    }
+/// Output samples per pixel: RGB (or gray with `keep_gray` and a gray input), plus alpha if the
+/// input has it.
+fn output_samples(layout: ColorLayout, keep_gray: bool) -> usize {
+    let gray = keep_gray && matches!(layout, ColorLayout::Gray | ColorLayout::GrayAlpha);
+    let colour = if gray { 1 } else { 3 };
+    colour + usize::from(layout.has_alpha())
 }
 
 /// Statistics for the whole image from the source the options name.

@@ -1,11 +1,12 @@
-//! Image I/O: a streaming reader that hands out windows of the (reflection-padded) input, and a
-//! memory-mapped TIFF writer that takes finished rows.
+//! Image I/O: a streaming reader that hands out windows of the (reflection-padded) input, and
+//! writers that take finished rows (memory-mapped or streamed TIFF, PNG, JPEG).
 
+pub mod output;
 pub mod reader;
 pub mod tiff_out;
 
+pub use output::Output;
 pub use reader::InputImage;
-pub use tiff_out::MappedTiff;
 
 /// Channel layout of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -34,6 +34,10 @@ struct TiffBands {
     chunk_type: ChunkType,
     chunk_w: usize,
     chunks_across: usize,
+    /// Separate planes (PlanarConfiguration 2): one chunk series per sample.
+    planar: bool,
+    /// Chunks in one plane (planar layout).
+    chunks_per_plane: usize,
 }
 
 /// An input image that hands out windows of its reflection-padded pixels.
@@ -47,8 +51,15 @@ pub struct InputImage {
 }
 
 impl InputImage {
-    /// Opens `path`, reading only its header (TIFF) or decoding it whole (other formats).
+    /// Opens `path` with the default memory budget; see [`InputImage::open_within`].
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_within(path, crate::memory::default_budget())
+    }
+
+    /// Opens `path`, reading only its header (TIFF) or decoding it whole (other formats).
+    /// Decoders are limited by `budget`: a TIFF strip or tile may take a quarter of it, a whole
+    /// decoded PNG/JPEG half of it, so a lying header cannot make the process allocate more.
+    pub fn open_within(path: &Path, budget: u64) -> Result<Self> {
         let is_tiff = {
             let mut magic = [0u8; 4];
             let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -57,9 +68,9 @@ impl InputImage {
         };
         let guarded = catch_unwind(AssertUnwindSafe(|| {
             if is_tiff {
-                open_tiff(path)
+                open_tiff(path, budget / 4)
             } else {
-                open_other(path)
+                open_other(path, budget / 2)
             }
         }));
         let (info, source, band_height) = guarded.unwrap_or_else(|_| {
@@ -194,11 +205,13 @@ fn decode_error(path: &Path, e: tiff::TiffError) -> Error {
 
 type Opened = (ImageInfo, Source, usize);
 
-fn open_tiff(path: &Path) -> Result<Opened> {
+fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = usize::try_from(chunk_limit.max(64 << 20)).unwrap_or(usize::MAX);
     let mut decoder = Decoder::new(BufReader::new(file))
         .map_err(|e| decode_error(path, e))?
-        .with_limits(Limits::default());
+        .with_limits(limits);
     let unsupported = |reason: String| Error::Unsupported {
         path: path.into(),
         reason,
@@ -211,6 +224,18 @@ fn open_tiff(path: &Path) -> Result<Opened> {
         ColorType::GrayA(b) => (ColorLayout::GrayAlpha, b),
         ColorType::RGB(b) => (ColorLayout::Rgb, b),
         ColorType::RGBA(b) => (ColorLayout::Rgba, b),
+        // The tiff crate reports gray + alpha as two-band data; the photometric tag says gray.
+        ColorType::Multiband {
+            bit_depth,
+            num_samples: 2,
+        } if decoder
+            .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+            .ok()
+            .flatten()
+            == Some(1) =>
+        {
+            (ColorLayout::GrayAlpha, bit_depth)
+        }
         other => return Err(unsupported(format!("colour type {other:?}"))),
     };
     if bits != 8 && bits != 16 {
@@ -229,8 +254,8 @@ fn open_tiff(path: &Path) -> Result<Opened> {
         .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
         .map_err(|e| decode_error(path, e))?
         .unwrap_or(1);
-    if planar != 1 {
-        return Err(unsupported("planar (separate) sample layout".into()));
+    if planar != 1 && planar != 2 {
+        return Err(unsupported(format!("planar configuration {planar}")));
     }
     let compression = decoder
         .find_tag_unsigned::<u16>(Tag::Compression)
@@ -269,6 +294,8 @@ fn open_tiff(path: &Path) -> Result<Opened> {
         chunk_type,
         chunk_w,
         chunks_across,
+        planar: planar == 2,
+        chunks_per_plane: height.div_ceil(band_height.max(1)) * chunks_across,
     };
     Ok((info, Source::Tiff(Box::new(bands)), band_height.max(1)))
 }
@@ -309,7 +336,8 @@ fn widen(result: DecodingResult) -> tiff::TiffResult<Vec<u16>> {
     }
 }
 
-/// Decodes band `index` (one strip, or one row of tiles) into full-width interleaved rows.
+/// Decodes band `index` (one strip, or one row of tiles, per plane) into full-width interleaved
+/// rows.
 fn decode_band(
     t: &mut TiffBands,
     info: &ImageInfo,
@@ -320,38 +348,47 @@ fn decode_band(
     let rows = band_height.min(info.height - index * band_height);
     let row_len = info.width * spp;
     let mut band = vec![0u16; rows * row_len];
-    let inconsistent =
-        || tiff::TiffError::FormatError(tiff::TiffFormatError::InconsistentSizesEncountered);
-    for across in 0..t.chunks_across {
-        let chunk = (index * t.chunks_across + across) as u32;
-        let data = widen(t.decoder.read_chunk(chunk)?)?;
-        let (data_w, data_h) = match t.chunk_type {
-            ChunkType::Strip => (info.width, rows),
-            ChunkType::Tile => {
-                let (dw, dh) = t.decoder.chunk_data_dimensions(chunk);
-                (dw as usize, dh as usize)
+    let (planes, chunk_samples) = if t.planar { (spp, 1) } else { (1, spp) };
+    for plane in 0..planes {
+        for across in 0..t.chunks_across {
+            let chunk = plane * t.chunks_per_plane + index * t.chunks_across + across;
+            let data = widen(t.decoder.read_chunk(chunk as u32)?)?;
+            let (data_w, data_h) = match t.chunk_type {
+                ChunkType::Strip => (info.width, rows),
+                ChunkType::Tile => {
+                    let (dw, dh) = t.decoder.chunk_data_dimensions(chunk as u32);
+                    (dw as usize, dh as usize)
+                }
+            };
+            let samples = chunk_samples;
+            // Tiles may come back padded to the full tile width or cropped to the image.
+            let padded =
+                t.chunk_type == ChunkType::Tile && data.len() >= t.chunk_w * data_h * samples;
+            let stride = if padded { t.chunk_w } else { data_w };
+            if data_h < rows || data.len() < (stride * (rows - 1) + data_w) * samples {
+                return Err(tiff::TiffError::FormatError(
+                    tiff::TiffFormatError::InconsistentSizesEncountered,
+                ));
             }
-        };
-        // Tiles may come back padded to the full tile width or cropped to the image.
-        let stride = if data.len() >= t.chunk_w * data_h * spp && t.chunk_type == ChunkType::Tile {
-            t.chunk_w
-        } else {
-            data_w
-        };
-        if data.len() < stride * (data_h.min(rows) - 1) * spp + data_w * spp || data_h < rows {
-            return Err(inconsistent());
-        }
-        let x0 = across * t.chunk_w;
-        let copy_w = data_w.min(info.width - x0);
-        for r in 0..rows {
-            let src = &data[r * stride * spp..][..copy_w * spp];
-            band[r * row_len + x0 * spp..][..copy_w * spp].copy_from_slice(src);
+            let x0 = across * t.chunk_w;
+            let copy_w = data_w.min(info.width - x0);
+            for r in 0..rows {
+                let src = &data[r * stride * samples..][..copy_w * samples];
+                let dst = &mut band[r * row_len + x0 * spp..][..copy_w * spp];
+                if planes == 1 {
+                    dst.copy_from_slice(src);
+                } else {
+                    for (d, v) in dst.iter_mut().skip(plane).step_by(spp).zip(src) {
+                        *d = *v;
+                    }
+                }
+            }
         }
     }
     Ok(band)
 }
 
-fn open_other(path: &Path) -> Result<Opened> {
+fn open_other(path: &Path, limit: u64) -> Result<Opened> {
     let decode_err = |e: image::ImageError| match e {
         image::ImageError::Unsupported(u) => Error::Unsupported {
             path: path.into(),
@@ -375,6 +412,20 @@ fn open_other(path: &Path) -> Result<Opened> {
             reason: "not a recognised image format".into(),
         })?;
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let (w, h) = decoder.dimensions();
+    // The decoder's buffer plus bigstyle's 16-bit copy.
+    let needed =
+        u64::from(w) * u64::from(h) * u64::from(decoder.color_type().bytes_per_pixel()) * 3;
+    if needed > limit {
+        return Err(Error::Unsupported {
+            path: path.into(),
+            reason: format!(
+                "{w}x{h} px is too large to decode whole within the memory budget \
+                 (about {} needed); convert it to TIFF, which is streamed",
+                crate::memory::format_size(needed)
+            ),
+        });
+    }
     let icc = decoder.icc_profile().ok().flatten();
     let image = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     let (width, height) = (image.width() as usize, image.height() as usize);

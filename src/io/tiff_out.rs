@@ -1,21 +1,54 @@
-//! A TIFF writer whose pixel data is written through memory maps of the output file, one band of
-//! rows at a time, so the output never needs RAM proportional to the image.
+//! TIFF output. Uncompressed files are written through memory maps of the output, one band of
+//! rows at a time ([`MappedTiff`]); compressed files (LZW or Deflate, with the horizontal
+//! predictor) are streamed strip by strip, compressed as each strip's rows arrive, with the
+//! directory written at the end ([`StreamedTiff`]). Neither needs RAM proportional to the image.
 //!
-//! The file is created as a temporary file beside the destination, its header and directory are
-//! written first (the strip layout of an uncompressed TIFF is known in advance), rows are copied
-//! into mapped windows as they are finished, and the file is renamed over the destination only
+//! Both create a temporary file beside the destination and rename it over the destination only
 //! after the last row: an interrupted run never leaves a partial output under the final name.
-//! Classic TIFF is used when the file fits in 4 GiB, BigTIFF otherwise (or when forced).
+//! BigTIFF is chosen from the *uncompressed* size (compression cannot be relied on to stay under
+//! 4 GiB), or forced.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapOptions;
 use tempfile::NamedTempFile;
 
 use super::Resolution;
-use crate::blend::RowSink;
 use crate::error::{Error, Result};
+
+/// Compression of TIFF output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Compression {
+    /// Uncompressed, written through memory maps.
+    None,
+    /// LZW with the horizontal predictor.
+    Lzw,
+    /// Deflate (zlib) with the horizontal predictor.
+    Deflate,
+}
+
+impl Compression {
+    /// Parses `none`, `lzw` or `deflate`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "none" => Ok(Self::None),
+            "lzw" => Ok(Self::Lzw),
+            "deflate" | "zip" => Ok(Self::Deflate),
+            other => Err(Error::InvalidOption(format!(
+                "--compress {other}: use none, lzw or deflate"
+            ))),
+        }
+    }
+
+    fn tag(self) -> u16 {
+        match self {
+            Self::None => 1,
+            Self::Lzw => 5,
+            Self::Deflate => 8,
+        }
+    }
+}
 
 /// What the output file holds.
 #[derive(Debug, Clone)]
@@ -24,7 +57,7 @@ pub struct OutputSpec {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// Samples per pixel: 3 (RGB) or 4 (RGB + unassociated alpha).
+    /// Samples per pixel: 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGB + alpha).
     pub samples: usize,
     /// Bits per sample: 8 or 16.
     pub bits: u8,
@@ -34,13 +67,100 @@ pub struct OutputSpec {
     pub icc: Option<Vec<u8>>,
     /// `Some(true)` forces BigTIFF, `None` chooses it when the file may exceed 4 GiB.
     pub bigtiff: Option<bool>,
+    /// Compression of the pixel data.
+    pub compression: Compression,
 }
 
-/// Target size of one strip; strips only matter to readers, the data is contiguous.
-const STRIP_BYTES: usize = 1 << 20;
+impl OutputSpec {
+    /// Whether the last sample is alpha (2 or 4 samples).
+    pub fn has_alpha(&self) -> bool {
+        self.samples.is_multiple_of(2)
+    }
+
+    /// Bytes of one row of quantised samples.
+    pub fn row_bytes(&self) -> usize {
+        self.width * self.samples * usize::from(self.bits / 8)
+    }
+
+    /// Whether the file needs BigTIFF: forced, or its uncompressed pixel data alone (plus room
+    /// for the directory) would not fit 4 GiB.
+    pub fn needs_bigtiff(&self) -> bool {
+        let data = self.row_bytes() as u64 * self.height as u64;
+        self.bigtiff
+            .unwrap_or(data + (1 << 24) > u64::from(u32::MAX))
+    }
+
+    fn rows_per_strip(&self) -> usize {
+        let target = if self.compression == Compression::None {
+            1 << 20
+        } else {
+            1 << 18
+        };
+        (target / self.row_bytes().max(1)).clamp(1, self.height.max(1))
+    }
+}
+
+/// Converts blended f32 rows (RGB or RGBA, 0..1) to the output's samples: gray output takes the
+/// Rec. 601 luma; values are rounded to the nearest level.
+pub fn quantize_row(src: &[f32], src_channels: usize, spec: &OutputSpec, dst: &mut [u8]) {
+    let gray = spec.samples <= 2;
+    let alpha = spec.has_alpha();
+    let max = if spec.bits == 8 { 255.0 } else { 65535.0 };
+    let mut put = |i: usize, v: f32| {
+        let q = (v.clamp(0.0, 1.0) * max + 0.5) as u16;
+        if spec.bits == 8 {
+            dst[i] = q as u8;
+        } else {
+            dst[2 * i..2 * i + 2].copy_from_slice(&q.to_le_bytes());
+        }
+    };
+    for x in 0..spec.width {
+        let px = &src[x * src_channels..][..src_channels];
+        let at = x * spec.samples;
+        if gray {
+            put(at, 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2]);
+        } else {
+            for (c, v) in px[..3].iter().enumerate() {
+                put(at + c, *v);
+            }
+        }
+        if alpha {
+            put(at + spec.samples - 1, px[3]);
+        }
+    }
+}
+
+pub(super) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))
+}
+
+pub(super) fn persist(temp: NamedTempFile, dest: &Path) -> Result<PathBuf> {
+    temp.as_file().sync_data().map_err(|e| Error::io(dest, e))?;
+    temp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    Ok(dest.into())
+}
+
+fn incomplete(dest: &Path, written: usize, height: usize) -> Error {
+    Error::io(
+        dest,
+        std::io::Error::other(format!("only {written} of {height} rows were produced")),
+    )
+}
+
 /// Data starts on a page boundary so that row windows map cleanly.
 const DATA_ALIGN: u64 = 4096;
-const CLASSIC_LIMIT: u64 = u32::MAX as u64;
 
 /// An uncompressed TIFF being written through memory maps.
 pub struct MappedTiff {
@@ -48,51 +168,49 @@ pub struct MappedTiff {
     dest: PathBuf,
     spec: OutputSpec,
     data_offset: u64,
-    row_bytes: usize,
     rows_written: usize,
 }
 
 impl MappedTiff {
     /// Creates the temporary output beside `dest` and writes its header and directory.
     pub fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
+        let mut temp = temp_beside(dest)?;
+        let bigtiff = spec.needs_bigtiff();
+        let row_bytes = spec.row_bytes() as u64;
+        let rows_per_strip = spec.rows_per_strip();
+        let strips = spec.height.div_ceil(rows_per_strip);
+        let layout = |data_offset: u64| StripLayout {
+            rows_per_strip,
+            offsets: (0..strips)
+                .map(|i| data_offset + (i * rows_per_strip) as u64 * row_bytes)
+                .collect(),
+            counts: (0..strips)
+                .map(|i| (rows_per_strip.min(spec.height - i * rows_per_strip)) as u64 * row_bytes)
+                .collect(),
         };
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "output".into());
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".part")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
-        let row_bytes = spec.width * spec.samples * usize::from(spec.bits / 8);
-        let data_bytes = (row_bytes as u64) * spec.height as u64;
-        let bigtiff = spec
-            .bigtiff
-            .unwrap_or(data_bytes + (1 << 24) > CLASSIC_LIMIT);
-        let (header, data_offset) = build_header(&spec, row_bytes, bigtiff);
+        // The directory's size depends on the number of strips, not on their offsets: lay it
+        // out once to find where the data starts, then again with the real offsets.
+        let header_len = header(bigtiff, 0).len() as u64;
+        let probe = directory(&spec, &layout(0), bigtiff, header_len);
+        let data_offset = (header_len + probe.len() as u64).next_multiple_of(DATA_ALIGN);
+        let mut bytes = header(bigtiff, header_len);
+        bytes.extend(directory(&spec, &layout(data_offset), bigtiff, header_len));
         let file = temp.as_file_mut();
-        file.write_all(&header).map_err(|e| Error::io(dest, e))?;
-        file.set_len(data_offset + data_bytes)
-            .map_err(|e| Error::io(dest, e))?;
-        file.seek(SeekFrom::Start(0))
+        file.write_all(&bytes).map_err(|e| Error::io(dest, e))?;
+        file.set_len(data_offset + row_bytes * spec.height as u64)
             .map_err(|e| Error::io(dest, e))?;
         Ok(Self {
             temp,
             dest: dest.into(),
             spec,
             data_offset,
-            row_bytes,
             rows_written: 0,
         })
     }
 
     /// Writes rows `y0 ..` given as interleaved f32 samples in 0..1, `src_width` pixels and
     /// `src_channels` samples each (extra columns and rows past the image are dropped).
-    pub fn write_f32_rows(
+    pub fn write_rows(
         &mut self,
         y0: usize,
         rows: &[f32],
@@ -104,76 +222,187 @@ impl MappedTiff {
         if n == 0 {
             return Ok(());
         }
-        let start = self.data_offset + (y0 * self.row_bytes) as u64;
+        let row_bytes = self.spec.row_bytes();
+        let start = self.data_offset + (y0 * row_bytes) as u64;
         let page_start = start - start % DATA_ALIGN;
         let lead = (start - page_start) as usize;
-        let len = lead + n * self.row_bytes;
         // SAFETY: the temporary file is private to this process and not resized while mapped.
         let mut map = unsafe {
             MmapOptions::new()
                 .offset(page_start)
-                .len(len)
+                .len(lead + n * row_bytes)
                 .map_mut(self.temp.as_file())
         }
         .map_err(|e| Error::io(&self.dest, e))?;
-        let (w, s, bits) = (self.spec.width, self.spec.samples, self.spec.bits);
         for r in 0..n {
-            let src = &rows[r * src_row..][..src_row];
-            let dst = &mut map[lead + r * self.row_bytes..][..self.row_bytes];
-            quantize_row(src, src_channels, dst, w, s, bits);
+            let dst = &mut map[lead + r * row_bytes..][..row_bytes];
+            quantize_row(
+                &rows[r * src_row..][..src_row],
+                src_channels,
+                &self.spec,
+                dst,
+            );
         }
-        drop(map);
-        self.rows_written = self.rows_written.max(y0 + n);
+        self.rows_written += n;
         Ok(())
     }
 
     /// Checks that every row was written, syncs the file and renames it over the destination.
     pub fn finish(self) -> Result<PathBuf> {
-        if self.rows_written < self.spec.height {
+        if self.rows_written != self.spec.height {
+            return Err(incomplete(&self.dest, self.rows_written, self.spec.height));
+        }
+        persist(self.temp, &self.dest)
+    }
+}
+
+/// A compressed TIFF written strip by strip, its directory at the end.
+pub struct StreamedTiff {
+    temp: NamedTempFile,
+    dest: PathBuf,
+    spec: OutputSpec,
+    bigtiff: bool,
+    writer: BufWriter<std::fs::File>,
+    position: u64,
+    pending: Vec<u8>,
+    rows_written: usize,
+    layout: StripLayout,
+}
+
+impl StreamedTiff {
+    /// Creates the temporary output beside `dest` and writes a header to patch at the end.
+    pub fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
+        let temp = temp_beside(dest)?;
+        let bigtiff = spec.needs_bigtiff();
+        let head = header(bigtiff, 0);
+        let file = temp.as_file().try_clone().map_err(|e| Error::io(dest, e))?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        writer.write_all(&head).map_err(|e| Error::io(dest, e))?;
+        Ok(Self {
+            temp,
+            dest: dest.into(),
+            layout: StripLayout {
+                rows_per_strip: spec.rows_per_strip(),
+                offsets: Vec::new(),
+                counts: Vec::new(),
+            },
+            spec,
+            bigtiff,
+            writer,
+            position: head.len() as u64,
+            pending: Vec::new(),
+            rows_written: 0,
+        })
+    }
+
+    /// Takes rows in order (as [`MappedTiff::write_rows`]); full strips are compressed and
+    /// written at once.
+    pub fn write_rows(
+        &mut self,
+        y0: usize,
+        rows: &[f32],
+        src_width: usize,
+        src_channels: usize,
+    ) -> Result<()> {
+        let src_row = src_width * src_channels;
+        let n = (rows.len() / src_row).min(self.spec.height.saturating_sub(y0));
+        if y0 != self.rows_written {
             return Err(Error::io(
                 &self.dest,
-                std::io::Error::other(format!(
-                    "only {} of {} rows were produced",
-                    self.rows_written, self.spec.height
-                )),
+                std::io::Error::other("rows out of order"),
             ));
         }
-        self.temp
-            .as_file()
-            .sync_data()
-            .map_err(|e| Error::io(&self.dest, e))?;
-        self.temp
-            .persist(&self.dest)
-            .map_err(|e| Error::io(&self.dest, e.error))?;
-        Ok(self.dest)
-    }
-}
-
-impl RowSink for MappedTiff {
-    fn write_rows(&mut self, y0: usize, rows: &[f32]) -> Result<()> {
-        let channels = self.spec.samples;
-        let padded_width = self.spec.width.next_multiple_of(crate::model::STRIDE);
-        self.write_f32_rows(y0, rows, padded_width, channels)
-    }
-}
-
-fn quantize_row(src: &[f32], src_channels: usize, dst: &mut [u8], w: usize, s: usize, bits: u8) {
-    if bits == 8 {
-        for x in 0..w {
-            for c in 0..s {
-                let v = src[x * src_channels + c].clamp(0.0, 1.0);
-                dst[x * s + c] = (v * 255.0 + 0.5) as u8;
+        let row_bytes = self.spec.row_bytes();
+        let mut row = vec![0u8; row_bytes];
+        for r in 0..n {
+            quantize_row(
+                &rows[r * src_row..][..src_row],
+                src_channels,
+                &self.spec,
+                &mut row,
+            );
+            apply_predictor(&mut row, self.spec.samples, self.spec.bits);
+            self.pending.extend_from_slice(&row);
+            self.rows_written += 1;
+            let full = self.pending.len() == self.layout.rows_per_strip * row_bytes;
+            if full || self.rows_written == self.spec.height {
+                self.flush_strip()?;
             }
+        }
+        Ok(())
+    }
+
+    fn flush_strip(&mut self) -> Result<()> {
+        let compressed =
+            compress(&self.pending, self.spec.compression).map_err(|e| Error::io(&self.dest, e))?;
+        self.writer
+            .write_all(&compressed)
+            .map_err(|e| Error::io(&self.dest, e))?;
+        self.layout.offsets.push(self.position);
+        self.layout.counts.push(compressed.len() as u64);
+        self.position += compressed.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes the directory, patches the header and renames the file over the destination.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        if self.rows_written != self.spec.height {
+            return Err(incomplete(&self.dest, self.rows_written, self.spec.height));
+        }
+        let io = |e| Error::io(&self.dest, e);
+        if self.position % 2 == 1 {
+            self.writer.write_all(&[0]).map_err(io)?;
+            self.position += 1;
+        }
+        let ifd_at = self.position;
+        let dir = directory(&self.spec, &self.layout, self.bigtiff, ifd_at);
+        self.writer.write_all(&dir).map_err(io)?;
+        self.writer.seek(SeekFrom::Start(0)).map_err(io)?;
+        self.writer
+            .write_all(&header(self.bigtiff, ifd_at))
+            .map_err(io)?;
+        self.writer.flush().map_err(io)?;
+        drop(self.writer);
+        persist(self.temp, &self.dest)
+    }
+}
+
+/// TIFF predictor 2: each sample becomes its difference from the same channel of the pixel to
+/// its left (mod 2^bits).
+fn apply_predictor(row: &mut [u8], samples: usize, bits: u8) {
+    if bits == 8 {
+        for i in (samples..row.len()).rev() {
+            row[i] = row[i].wrapping_sub(row[i - samples]);
         }
     } else {
-        for x in 0..w {
-            for c in 0..s {
-                let v = src[x * src_channels + c].clamp(0.0, 1.0);
-                let q = (v * 65535.0 + 0.5) as u16;
-                dst[(x * s + c) * 2..][..2].copy_from_slice(&q.to_le_bytes());
-            }
+        let value = |row: &[u8], i: usize| u16::from_le_bytes([row[2 * i], row[2 * i + 1]]);
+        for i in (samples..row.len() / 2).rev() {
+            let d = value(row, i).wrapping_sub(value(row, i - samples));
+            row[2 * i..2 * i + 2].copy_from_slice(&d.to_le_bytes());
         }
     }
+}
+
+fn compress(data: &[u8], compression: Compression) -> std::io::Result<Vec<u8>> {
+    match compression {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Lzw => weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+            .encode(data)
+            .map_err(std::io::Error::other),
+        Compression::Deflate => {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+            z.write_all(data)?;
+            z.finish()
+        }
+    }
+}
+
+/// Where the strips are.
+struct StripLayout {
+    rows_per_strip: usize,
+    offsets: Vec<u64>,
+    counts: Vec<u64>,
 }
 
 /// One directory entry: tag, TIFF type, count and the little-endian value bytes.
@@ -239,87 +468,82 @@ fn rational(tag: u16, (n, d): (u32, u32)) -> Entry {
     }
 }
 
-/// Builds the header, directory and out-of-line values; returns them and the data offset.
-fn build_header(spec: &OutputSpec, row_bytes: usize, bigtiff: bool) -> (Vec<u8>, u64) {
-    let rows_per_strip = (STRIP_BYTES / row_bytes.max(1)).clamp(1, spec.height.max(1));
-    let strips = spec.height.div_ceil(rows_per_strip);
-    let entries_for = |data_offset: u64| -> Vec<Entry> {
-        let strip_offsets: Vec<u64> = (0..strips)
-            .map(|i| data_offset + (i * rows_per_strip * row_bytes) as u64)
-            .collect();
-        let strip_counts: Vec<u64> = (0..strips)
-            .map(|i| {
-                let rows = rows_per_strip.min(spec.height - i * rows_per_strip);
-                (rows * row_bytes) as u64
-            })
-            .collect();
-        let bits = vec![u16::from(spec.bits); spec.samples];
-        let mut e = vec![
-            long(256, spec.width as u32),
-            long(257, spec.height as u32),
-            shorts(258, &bits),
-            shorts(259, &[1]),
-            shorts(262, &[2]),
-            offsets(273, &strip_offsets, bigtiff),
-            shorts(277, &[spec.samples as u16]),
-            long(278, rows_per_strip as u32),
-            offsets(279, &strip_counts, bigtiff),
-        ];
-        if let Some(res) = spec.resolution {
-            e.push(rational(282, res.x));
-            e.push(rational(283, res.y));
-        }
-        e.push(shorts(284, &[1]));
-        if let Some(res) = spec.resolution {
-            e.push(shorts(296, &[res.unit]));
-        }
-        let software = format!("bigstyle {}\0", env!("CARGO_PKG_VERSION"));
-        e.push(Entry {
-            tag: 305,
-            kind: ASCII,
-            count: software.len() as u64,
-            bytes: software.into_bytes(),
-        });
-        if spec.samples == 4 {
-            e.push(shorts(338, &[2]));
-        }
-        if let Some(icc) = &spec.icc {
-            e.push(Entry {
-                tag: 34675,
-                kind: UNDEFINED,
-                count: icc.len() as u64,
-                bytes: icc.clone(),
-            });
-        }
-        e
-    };
-    // The layout does not depend on the offsets' values, only on their count: lay out once with
-    // a placeholder to find the data offset, then again for real.
-    let probe = serialize(&entries_for(0), bigtiff);
-    let data_offset = (probe.len() as u64).next_multiple_of(DATA_ALIGN);
-    let bytes = serialize(&entries_for(data_offset), bigtiff);
-    (bytes, data_offset)
-}
+const HEADER_CLASSIC: usize = 8;
+const HEADER_BIG: usize = 16;
 
-fn serialize(entries: &[Entry], bigtiff: bool) -> Vec<u8> {
-    let (header_len, entry_len, count_len, next_len, inline) = if bigtiff {
-        (16u64, 20u64, 8u64, 8u64, 8usize)
-    } else {
-        (8, 12, 2, 4, 4)
-    };
-    let mut out = Vec::new();
-    out.extend_from_slice(b"II");
+/// The file header pointing at the first directory at `ifd_at`.
+fn header(bigtiff: bool, ifd_at: u64) -> Vec<u8> {
+    let mut out = b"II".to_vec();
     if bigtiff {
         out.extend_from_slice(&43u16.to_le_bytes());
         out.extend_from_slice(&8u16.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&header_len.to_le_bytes());
+        out.extend_from_slice(&ifd_at.to_le_bytes());
+        debug_assert_eq!(out.len(), HEADER_BIG);
     } else {
         out.extend_from_slice(&42u16.to_le_bytes());
-        out.extend_from_slice(&(header_len as u32).to_le_bytes());
+        out.extend_from_slice(&(ifd_at as u32).to_le_bytes());
+        debug_assert_eq!(out.len(), HEADER_CLASSIC);
     }
+    out
+}
+
+/// The image's directory and its out-of-line values, to be written at file offset `at`.
+fn directory(spec: &OutputSpec, layout: &StripLayout, bigtiff: bool, at: u64) -> Vec<u8> {
+    let bits = vec![u16::from(spec.bits); spec.samples];
+    let photometric = if spec.samples <= 2 { 1 } else { 2 };
+    let mut e = vec![
+        long(256, spec.width as u32),
+        long(257, spec.height as u32),
+        shorts(258, &bits),
+        shorts(259, &[spec.compression.tag()]),
+        shorts(262, &[photometric]),
+        offsets(273, &layout.offsets, bigtiff),
+        shorts(277, &[spec.samples as u16]),
+        long(278, layout.rows_per_strip as u32),
+        offsets(279, &layout.counts, bigtiff),
+    ];
+    if let Some(res) = spec.resolution {
+        e.push(rational(282, res.x));
+        e.push(rational(283, res.y));
+    }
+    e.push(shorts(284, &[1]));
+    if let Some(res) = spec.resolution {
+        e.push(shorts(296, &[res.unit]));
+    }
+    let software = format!("bigstyle {}\0", env!("CARGO_PKG_VERSION"));
+    e.push(Entry {
+        tag: 305,
+        kind: ASCII,
+        count: software.len() as u64,
+        bytes: software.into_bytes(),
+    });
+    if spec.compression != Compression::None {
+        e.push(shorts(317, &[2]));
+    }
+    if spec.has_alpha() {
+        e.push(shorts(338, &[2]));
+    }
+    if let Some(icc) = &spec.icc {
+        e.push(Entry {
+            tag: 34675,
+            kind: UNDEFINED,
+            count: icc.len() as u64,
+            bytes: icc.clone(),
+        });
+    }
+    serialize_ifd(&e, bigtiff, at)
+}
+
+fn serialize_ifd(entries: &[Entry], bigtiff: bool, at: u64) -> Vec<u8> {
+    let (entry_len, count_len, next_len, inline) = if bigtiff {
+        (20u64, 8u64, 8u64, 8usize)
+    } else {
+        (12, 2, 4, 4)
+    };
     let ifd_len = count_len + entry_len * entries.len() as u64 + next_len;
-    let blob_at = header_len + ifd_len;
+    let blob_at = at + ifd_len;
+    let mut out = Vec::new();
     let mut blob = Vec::new();
     if bigtiff {
         out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
@@ -339,11 +563,11 @@ fn serialize(entries: &[Entry], bigtiff: bool) -> Vec<u8> {
             v.resize(inline, 0);
             out.extend_from_slice(&v);
         } else {
-            let at = blob_at + blob.len() as u64;
+            let value_at = blob_at + blob.len() as u64;
             if bigtiff {
-                out.extend_from_slice(&at.to_le_bytes());
+                out.extend_from_slice(&value_at.to_le_bytes());
             } else {
-                out.extend_from_slice(&(at as u32).to_le_bytes());
+                out.extend_from_slice(&(value_at as u32).to_le_bytes());
             }
             blob.extend_from_slice(&e.bytes);
             if blob.len() % 2 == 1 {
@@ -354,4 +578,40 @@ fn serialize(entries: &[Entry], bigtiff: bool) -> Vec<u8> {
     out.extend(std::iter::repeat_n(0u8, next_len as usize));
     out.extend_from_slice(&blob);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(width: usize, height: usize) -> OutputSpec {
+        OutputSpec {
+            width,
+            height,
+            samples: 3,
+            bits: 8,
+            resolution: None,
+            icc: None,
+            bigtiff: None,
+            compression: Compression::Lzw,
+        }
+    }
+
+    #[test]
+    fn bigtiff_is_decided_from_the_uncompressed_size() {
+        assert!(!spec(30_000, 40_000).needs_bigtiff());
+        assert!(spec(40_000, 40_000).needs_bigtiff());
+        let forced = OutputSpec {
+            bigtiff: Some(true),
+            ..spec(10, 10)
+        };
+        assert!(forced.needs_bigtiff());
+    }
+
+    #[test]
+    fn predictor_differences_each_channel() {
+        let mut row = vec![10, 20, 30, 11, 22, 33, 9, 20, 40];
+        apply_predictor(&mut row, 3, 8);
+        assert_eq!(row, vec![10, 20, 30, 1, 2, 3, 254, 254, 7]);
+    }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod formats;
 mod golden;
 mod io;
 mod memory;

@@ -1,0 +1,178 @@
+//! The output file, chosen by the destination's extension: TIFF (memory-mapped when
+//! uncompressed, streamed when compressed), or PNG/JPEG encoded from memory (meant for smaller
+//! images, as libvips and ImageMagick also buffer these formats).
+
+use std::path::{Path, PathBuf};
+
+use image::ImageEncoder;
+
+use super::tiff_out::{quantize_row, Compression, MappedTiff, OutputSpec, StreamedTiff};
+use crate::blend::RowSink;
+use crate::error::{Error, Result};
+
+/// Output file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TIFF or BigTIFF.
+    Tiff,
+    /// PNG (8 or 16 bits, alpha and ICC kept).
+    Png,
+    /// JPEG (8 bits, no alpha; ICC kept).
+    Jpeg,
+}
+
+impl Format {
+    /// The format a destination's extension names.
+    pub fn of(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "tif" | "tiff" => Ok(Self::Tiff),
+            "png" => Ok(Self::Png),
+            "jpg" | "jpeg" => Ok(Self::Jpeg),
+            _ => Err(Error::InvalidOption(format!(
+                "output {}: unknown format; use a .tif, .tiff, .png or .jpg name",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Adjusts a spec to what the format can hold (JPEG: 8 bits, no alpha).
+    pub fn fit(self, mut spec: OutputSpec) -> OutputSpec {
+        if self == Self::Jpeg {
+            spec.bits = 8;
+            spec.samples = if spec.samples <= 2 { 1 } else { 3 };
+        }
+        spec
+    }
+}
+
+/// An output being written.
+pub enum Output {
+    /// Uncompressed TIFF through memory maps.
+    Mapped(MappedTiff),
+    /// Compressed TIFF, streamed.
+    Streamed(StreamedTiff),
+    /// PNG or JPEG, buffered then encoded.
+    Encoded(Encoded),
+}
+
+impl Output {
+    /// Creates the output for `dest` (format from its extension).
+    pub fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
+        let format = Format::of(dest)?;
+        let spec = format.fit(spec);
+        Ok(match (format, spec.compression) {
+            (Format::Tiff, Compression::None) => Self::Mapped(MappedTiff::create(dest, spec)?),
+            (Format::Tiff, _) => Self::Streamed(StreamedTiff::create(dest, spec)?),
+            (format, _) => Self::Encoded(Encoded::new(dest, spec, format)),
+        })
+    }
+
+    /// Completes the file and renames it over the destination.
+    pub fn finish(self) -> Result<PathBuf> {
+        match self {
+            Self::Mapped(t) => t.finish(),
+            Self::Streamed(t) => t.finish(),
+            Self::Encoded(e) => e.finish(),
+        }
+    }
+}
+
+impl RowSink for Output {
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        match self {
+            Self::Mapped(t) => t.write_rows(y0, rows, width, channels),
+            Self::Streamed(t) => t.write_rows(y0, rows, width, channels),
+            Self::Encoded(e) => e.write_rows(y0, rows, width, channels),
+        }
+    }
+}
+
+/// PNG or JPEG output, quantised rows buffered in memory until the end.
+pub struct Encoded {
+    dest: PathBuf,
+    spec: OutputSpec,
+    format: Format,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    fn new(dest: &Path, spec: OutputSpec, format: Format) -> Self {
+        Self {
+            dest: dest.into(),
+            format,
+            bytes: Vec::with_capacity(spec.row_bytes() * spec.height),
+            spec,
+        }
+    }
+
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        let src_row = width * channels;
+        let n = (rows.len() / src_row).min(self.spec.height.saturating_sub(y0));
+        let row_bytes = self.spec.row_bytes();
+        for r in 0..n {
+            let at = self.bytes.len();
+            self.bytes.resize(at + row_bytes, 0);
+            quantize_row(
+                &rows[r * src_row..][..src_row],
+                channels,
+                &self.spec,
+                &mut self.bytes[at..],
+            );
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<PathBuf> {
+        let (w, h) = (self.spec.width as u32, self.spec.height as u32);
+        if self.bytes.len() != self.spec.row_bytes() * self.spec.height {
+            return Err(Error::io(&self.dest, std::io::Error::other("missing rows")));
+        }
+        let color = match (self.spec.samples, self.spec.bits) {
+            (1, 8) => image::ExtendedColorType::L8,
+            (2, 8) => image::ExtendedColorType::La8,
+            (3, 8) => image::ExtendedColorType::Rgb8,
+            (4, 8) => image::ExtendedColorType::Rgba8,
+            (1, _) => image::ExtendedColorType::L16,
+            (2, _) => image::ExtendedColorType::La16,
+            (3, _) => image::ExtendedColorType::Rgb16,
+            _ => image::ExtendedColorType::Rgba16,
+        };
+        let temp = super::tiff_out::temp_beside(&self.dest)?;
+        let file = std::io::BufWriter::new(
+            temp.as_file()
+                .try_clone()
+                .map_err(|e| Error::io(&self.dest, e))?,
+        );
+        // Encoders take 16-bit samples in native byte order; rows are little-endian.
+        let native: Vec<u8> = if self.spec.bits == 16 && cfg!(target_endian = "big") {
+            self.bytes
+                .chunks_exact(2)
+                .flat_map(|b| [b[1], b[0]])
+                .collect()
+        } else {
+            self.bytes
+        };
+        let encoded = match self.format {
+            Format::Png => {
+                let mut enc = image::codecs::png::PngEncoder::new(file);
+                if let Some(icc) = self.spec.icc.clone() {
+                    let _ = enc.set_icc_profile(icc);
+                }
+                enc.write_image(&native, w, h, color)
+            }
+            _ => {
+                let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95);
+                if let Some(icc) = self.spec.icc.clone() {
+                    let _ = enc.set_icc_profile(icc);
+                }
+                enc.write_image(&native, w, h, color)
+            }
+        };
+        encoded.map_err(|e| Error::io(&self.dest, std::io::Error::other(e.to_string())))?;
+        super::tiff_out::persist(temp, &self.dest)
+    }
+}

@@ -1,0 +1,264 @@
+//! Print formats: every supported input layout and output format round-trips its bit depth,
+//! alpha, resolution and profile; unsupported ones are refused in one line.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bigstyle::io::tiff_out::Compression;
+use bigstyle::stats::StatsMode;
+use bigstyle::Options;
+use tiff::encoder::{colortype, TiffEncoder};
+use tiff::tags::Tag;
+
+use crate::common::{data, model, photo, read_tiff};
+
+fn opts() -> Options {
+    Options {
+        tile: Some(32),
+        overlap: 68,
+        stats: StatsMode::Thumbnail(64),
+        ..Options::default()
+    }
+}
+
+fn run(input: &Path, output: &Path, opts: &Options) {
+    bigstyle::stylize_file(
+        &model(),
+        input,
+        output,
+        opts,
+        &mut bigstyle::pipeline::NoProgress,
+    )
+    .unwrap();
+}
+
+fn bigstyle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tag_u32s(path: &Path, tag: Tag) -> Option<Vec<u32>> {
+    let mut dec = tiff::decoder::Decoder::new(File::open(path).unwrap()).unwrap();
+    dec.find_tag(tag)
+        .unwrap()
+        .map(|v| v.into_u32_vec().unwrap())
+}
+
+#[test]
+fn tiled_and_planar_layouts_decode_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let outputs: Vec<(String, PathBuf)> = ["tiled-rgb8", "tiled-planar-rgb8", "planar-rgb16"]
+        .iter()
+        .map(|name| {
+            let out = dir.path().join(format!("{name}.tif"));
+            run(&data(&format!("formats/{name}.tif")), &out, &opts());
+            (name.to_string(), out)
+        })
+        .collect();
+    let tiled = read_tiff(&outputs[0].1);
+    let planar = read_tiff(&outputs[1].1);
+    assert_eq!(tiled.color, tiff::ColorType::RGB(8));
+    assert_eq!(tiled.samples, planar.samples, "tiled vs tiled-planar");
+    let deep = read_tiff(&outputs[2].1);
+    assert_eq!(
+        deep.color,
+        tiff::ColorType::RGB(16),
+        "16-bit in, 16-bit out"
+    );
+    let worst = deep
+        .samples
+        .iter()
+        .zip(&tiled.samples)
+        .map(|(a, b)| (f64::from(*a) / 257.0 - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= 1.0,
+        "16-bit result differs from 8-bit by {worst} levels"
+    );
+    assert_eq!(
+        tag_u32s(&outputs[0].1, Tag::XResolution),
+        Some(vec![300, 1])
+    );
+}
+
+#[test]
+fn unsupported_layouts_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, why) in [
+        ("bilevel", "1 bits per sample"),
+        ("float32", "32 bits per sample"),
+        ("palette8", "RGBPalette"),
+    ] {
+        let input = data(&format!("formats/{name}.tif"));
+        let output = dir.path().join(format!("{name}.out.tif"));
+        let out = bigstyle(&[
+            "-q",
+            "-o",
+            output.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("unsupported image") && stderr.contains(why),
+            "{stderr}"
+        );
+        assert!(!output.exists());
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Writes a gray image of 8 or 16 bits: a TIFF with the given compression, or with alpha a PNG
+/// (the tiff crate's encoder has no gray + alpha); returns its samples.
+fn write_gray(
+    path: &Path,
+    bits: u8,
+    alpha: bool,
+    compression: tiff::encoder::Compression,
+) -> Vec<u16> {
+    let rgb = photo(60, 44);
+    let mut samples = Vec::new();
+    for (i, p) in rgb.pixels().enumerate() {
+        let y = u16::from(p[1]);
+        samples.push(if bits == 8 {
+            y
+        } else {
+            y * 257 + (i % 200) as u16
+        });
+        if alpha {
+            samples.push(((i * 37) % if bits == 8 { 256 } else { 65536 }) as u16);
+        }
+    }
+    let bytes: Vec<u8> = samples.iter().map(|s| *s as u8).collect();
+    if alpha {
+        let png = path.with_extension("png");
+        if bits == 8 {
+            image::GrayAlphaImage::from_raw(60, 44, bytes)
+                .unwrap()
+                .save(&png)
+                .unwrap();
+        } else {
+            image::ImageBuffer::<image::LumaA<u16>, _>::from_raw(60, 44, samples.clone())
+                .unwrap()
+                .save(&png)
+                .unwrap();
+        }
+        std::fs::rename(png, path).unwrap();
+        return samples;
+    }
+    let mut enc = TiffEncoder::new(File::create(path).unwrap())
+        .unwrap()
+        .with_compression(compression);
+    if bits == 8 {
+        enc.write_image::<colortype::Gray8>(60, 44, &bytes).unwrap();
+    } else {
+        enc.write_image::<colortype::Gray16>(60, 44, &samples)
+            .unwrap();
+    }
+    samples
+}
+
+#[test]
+fn gray_inputs_keep_depth_and_alpha_in_every_input_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let compressions = [
+        tiff::encoder::Compression::Uncompressed,
+        tiff::encoder::Compression::Lzw,
+        tiff::encoder::Compression::Deflate(Default::default()),
+        tiff::encoder::Compression::Packbits,
+    ];
+    for (k, compression) in compressions.into_iter().enumerate() {
+        for (bits, alpha) in [(8, false), (8, true), (16, false), (16, true)] {
+            let input = dir.path().join(format!("g{k}-{bits}-{alpha}.tif"));
+            let samples = write_gray(&input, bits, alpha, compression);
+            for keep_gray in [false, true] {
+                let output = dir
+                    .path()
+                    .join(format!("g{k}-{bits}-{alpha}-{keep_gray}.out.tif"));
+                let o = Options {
+                    keep_gray,
+                    ..opts()
+                };
+                run(&input, &output, &o);
+                let out = read_tiff(&output);
+                let expected = match (keep_gray, alpha) {
+                    (true, false) => tiff::ColorType::Gray(bits),
+                    // The tiff crate calls gray + alpha two-band data.
+                    (true, true) => tiff::ColorType::Multiband {
+                        bit_depth: bits,
+                        num_samples: 2,
+                    },
+                    (false, false) => tiff::ColorType::RGB(bits),
+                    (false, true) => tiff::ColorType::RGBA(bits),
+                };
+                assert_eq!(out.color, expected, "{input:?} keep_gray={keep_gray}");
+                if alpha {
+                    let per_px = if keep_gray { 2 } else { 4 };
+                    let alpha_out: Vec<u16> = out
+                        .samples
+                        .iter()
+                        .skip(per_px - 1)
+                        .step_by(per_px)
+                        .copied()
+                        .collect();
+                    let alpha_in: Vec<u16> = samples.iter().skip(1).step_by(2).copied().collect();
+                    assert_eq!(alpha_in, alpha_out, "{input:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn output_compressions_and_formats_hold_the_same_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    photo(90, 70).save(&input).unwrap();
+    let mut outputs = Vec::new();
+    for compression in [Compression::None, Compression::Lzw, Compression::Deflate] {
+        let out = dir.path().join(format!("{compression:?}.tif"));
+        run(
+            &input,
+            &out,
+            &Options {
+                compression,
+                ..opts()
+            },
+        );
+        let mut dec = tiff::decoder::Decoder::new(File::open(&out).unwrap()).unwrap();
+        let tag = dec.get_tag_u32(Tag::Compression).unwrap();
+        assert_eq!(tag, [1, 5, 8][outputs.len()]);
+        outputs.push(read_tiff(&out).samples);
+    }
+    assert_eq!(outputs[0], outputs[1], "LZW changed pixels");
+    assert_eq!(outputs[0], outputs[2], "Deflate changed pixels");
+    let png = dir.path().join("out.png");
+    run(&input, &png, &opts());
+    let png: Vec<u16> = image::open(&png)
+        .unwrap()
+        .to_rgb8()
+        .into_raw()
+        .into_iter()
+        .map(u16::from)
+        .collect();
+    assert_eq!(outputs[0], png, "PNG differs from TIFF");
+    let jpg = dir.path().join("out.jpg");
+    run(&input, &jpg, &opts());
+    let jpg = image::open(&jpg).unwrap().to_rgb8();
+    assert_eq!(jpg.dimensions(), (90, 70));
+}
+
+#[test]
+fn whole_decoded_input_larger_than_the_budget_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.png");
+    photo(3000, 2400).save(&input).unwrap();
+    let out = bigstyle(&["--mem-budget", "64MiB", "-q", input.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("too large to decode whole"), "{stderr}");
+}
