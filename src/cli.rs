@@ -385,15 +385,45 @@ fn default_output(input: &Path) -> PathBuf {
     input.with_file_name(format!("{stem}.styled.tif"))
 }
 
+/// One-line looks of the 26 styles (the original release has no titles; see docs/STYLES.md).
+const STYLE_LOOKS: [&str; NUM_STYLES] = [
+    "soft pastel, light palette",
+    "bold black outlines, flat yellow",
+    "muted ink and wash",
+    "vivid multicolour shards",
+    "warm pastel, red accents",
+    "warm oil strokes",
+    "dark blue dotted",
+    "saturated yellow on dark blue",
+    "pink and cyan sketch",
+    "teal and red patterned",
+    "brown wood tones",
+    "golden sketch",
+    "pale lilac pastel",
+    "green-yellow strokes",
+    "pale wash, fine texture",
+    "stained-glass cells",
+    "blue-purple swirls",
+    "red and blue blocks",
+    "sepia drawing",
+    "deep blue strokes",
+    "dark red and black",
+    "black brush outlines",
+    "strong black contours, red",
+    "dark charcoal",
+    "light blue wash",
+    "dark oil texture",
+];
+
 fn print_styles() {
     println!(
         "The {NUM_STYLES} built-in styles of the multistyle26 network (Dumoulin et al. 2017):"
     );
-    for i in 0..NUM_STYLES {
-        println!("  {i:2}  style {i}");
+    for (i, look) in STYLE_LOOKS.iter().enumerate() {
+        println!("  {i:2}  {look}");
     }
     println!("Blend styles with weights, e.g. --style 3:0.5,12:0.5 (weights are normalised).");
-    println!("See docs/STYLES.md for a sample of each.");
+    println!("docs/STYLES.md shows each one on the sample photo.");
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes; 0 where unknown.

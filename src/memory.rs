@@ -8,9 +8,10 @@ use crate::tiling::MIN_TILE;
 
 /// Process overhead that does not depend on the image: code, weights, allocator, thread stacks.
 pub const BASE_BYTES: u64 = 64 << 20;
-/// Bytes per window pixel outside the network: the input window (4 planes of f32), the tile's
-/// output and alpha copies.
-const WINDOW_IO_BYTES_PER_PX: u64 = 36;
+/// Bytes per window pixel outside the network: up to three input windows (4 planes of f32: two
+/// queued for the network, one in it) and three outputs (3 planes: one leaving the network, two
+/// queued for the blender), as the render pipeline's bounded queues allow.
+const WINDOW_IO_BYTES_PER_PX: u64 = 3 * 16 + 3 * 12;
 
 /// Where the bytes of a run go, for a tile size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -37,13 +37,14 @@ const LANES: usize = 16;
 /// Output channels of the first layer (3 → 32, 9×9), computed by [`wide_conv`].
 const WIDE_OUT: usize = 32;
 /// Pixels computed together by [`wide_conv`].
-const WIDE_PIXELS: usize = 4;
+const WIDE_PIXELS: usize = 8;
 /// Values summed in f32 before a partial sum is carried to f64 (moments).
 const SUM_CHUNK: usize = 1024;
 
 thread_local! {
-    /// Each worker thread's im2col buffer, reused across blocks and layers.
-    static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each worker thread's padded-rows and im2col buffers, reused across blocks and layers.
+    static COL: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// The built-in network with host kernels.
@@ -117,16 +118,21 @@ impl Engine for CpuEngine {
     fn conv_raw(&self, layer: usize, x: Planar) -> Planar {
         let shape = LAYERS[layer];
         let w = &self.weights.layers[layer];
-        let (k, stride) = (shape.kernel, shape.stride);
-        let padded = pad_reflect(&x, k / 2, shape.upsample, stride);
+        let (k, stride, pad) = (shape.kernel, shape.stride, shape.kernel / 2);
         if layer == 0 {
-            return wide_conv(&padded, &self.first_layer_taps, k);
+            return wide_conv(
+                &pad_reflect(&x, pad, shape.upsample, stride),
+                &self.first_layer_taps,
+                k,
+            );
         }
         if w.out_channels <= DIRECT_MAX_OUT && stride == 1 {
+            let padded = pad_reflect(&x, pad, shape.upsample, stride);
             return direct_conv(&padded, &w.weight, w.out_channels, k);
         }
-        let out_h = (padded.height - k) / stride + 1;
-        let out_w = (padded.logical_width - k) / stride + 1;
+        let factor = if shape.upsample { 2 } else { 1 };
+        let out_h = (x.height * factor + 2 * pad - k) / stride + 1;
+        let out_w = (x.width * factor + 2 * pad - k) / stride + 1;
         let taps = w.in_channels * k * k;
         let plane = out_h * out_w;
         let mut out = vec![0.0f32; w.out_channels * plane];
@@ -136,9 +142,20 @@ impl Engine for CpuEngine {
         blocks.into_par_iter().for_each(|y0| {
             let rows = rows_per_block.min(out_h - y0);
             let cols = rows * out_w;
-            COL.with_borrow_mut(|col| {
+            COL.with_borrow_mut(|(rows_buf, col)| {
+                let r0 = y0 * stride;
+                let padded = pad_reflect_rows(
+                    &x,
+                    pad,
+                    shape.upsample,
+                    stride,
+                    r0,
+                    r0 + (rows - 1) * stride + k,
+                    rows_buf,
+                );
                 col.resize(taps * cols, 0.0);
-                im2col(&padded, k, stride, y0, rows, out_w, col);
+                im2col(&padded, k, stride, 0, rows, out_w, col);
+                *rows_buf = padded.data;
                 // SAFETY: this block writes rows y0..y0+rows of every output channel, disjoint
                 // from other blocks; all strides and sizes match the buffers allocated above.
                 unsafe {
@@ -267,6 +284,19 @@ struct Padded {
 }
 
 impl Padded {
+    /// The shape of `height` padded rows of `x` (padded by `pad` after upsampling by `factor`,
+    /// laid out for `stride`), with no data yet.
+    fn empty(x: &Planar, pad: usize, factor: usize, stride: usize, height: usize) -> Self {
+        let pw = x.width * factor + 2 * pad;
+        Self {
+            channels: x.channels,
+            height,
+            logical_width: pw,
+            even_len: if stride == 2 { pw.div_ceil(2) } else { 0 },
+            data: Vec::new(),
+        }
+    }
+
     fn plane(&self) -> usize {
         self.height * self.logical_width
     }
@@ -287,51 +317,84 @@ impl Padded {
 /// column layout the convolution's stride wants.
 fn pad_reflect(x: &Planar, pad: usize, upsample: bool, stride: usize) -> Padded {
     let factor = if upsample { 2 } else { 1 };
-    let (h, w) = (x.height * factor, x.width * factor);
-    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
-    let reflect = |i: usize, n: usize| -> usize {
-        // i is a padded coordinate: i - pad in the image, mirrored at both edges.
-        let i = i as isize - pad as isize;
-        let n = n as isize;
-        let r = if i < 0 {
-            -i
-        } else if i >= n {
-            2 * (n - 1) - i
-        } else {
-            i
-        };
-        r as usize
-    };
-    let mut data = vec![0.0f32; x.channels * ph * pw];
-    data.par_chunks_mut(ph * pw)
+    let ph = x.height * factor + 2 * pad;
+    let mut padded = Padded::empty(x, pad, factor, stride, ph);
+    let plane = padded.plane();
+    padded.data = vec![0.0; x.channels * plane];
+    padded
+        .data
+        .par_chunks_mut(plane)
         .enumerate()
-        .for_each(|(c, out)| {
-            let src = &x.data[c * x.plane()..][..x.plane()];
-            let mut line = vec![0.0f32; pw];
-            for (py, out_row) in out.chunks_mut(pw).enumerate() {
-                let sy = reflect(py, h) / factor;
-                let row = &src[sy * x.width..][..x.width];
-                let target: &mut [f32] = if stride == 2 { &mut line } else { out_row };
-                fill_padded_row(row, factor, pad, target);
-                if stride == 2 {
-                    let (even, odd) = out_row.split_at_mut(pw.div_ceil(2));
-                    for (j, v) in line.iter().enumerate() {
-                        if j.is_multiple_of(2) {
-                            even[j / 2] = *v;
-                        } else {
-                            odd[j / 2] = *v;
-                        }
-                    }
+        .for_each(|(c, out)| pad_channel_rows(x, c, pad, factor, stride, 0, out));
+    padded
+}
+
+/// Rows `r0 .. r1` of the reflect-padded input (as [`pad_reflect`] would lay them out), for one
+/// block of a convolution: the block's input stays in cache and no image-sized copy is made.
+fn pad_reflect_rows(
+    x: &Planar,
+    pad: usize,
+    upsample: bool,
+    stride: usize,
+    r0: usize,
+    r1: usize,
+    into: &mut Vec<f32>,
+) -> Padded {
+    let factor = if upsample { 2 } else { 1 };
+    let mut padded = Padded::empty(x, pad, factor, stride, r1 - r0);
+    let plane = padded.plane();
+    into.resize(x.channels * plane, 0.0);
+    for (c, out) in into.chunks_mut(plane).enumerate() {
+        pad_channel_rows(x, c, pad, factor, stride, r0, out);
+    }
+    padded.data = std::mem::take(into);
+    padded
+}
+
+/// Fills `out` (whole padded rows from padded row `r0` on) for channel `c` of `x`.
+fn pad_channel_rows(
+    x: &Planar,
+    c: usize,
+    pad: usize,
+    factor: usize,
+    stride: usize,
+    r0: usize,
+    out: &mut [f32],
+) {
+    let (h, w) = (x.height * factor, x.width * factor);
+    let pw = w + 2 * pad;
+    let src = &x.data[c * x.plane()..][..x.plane()];
+    let mut line = vec![0.0f32; pw];
+    for (k, out_row) in out.chunks_mut(pw).enumerate() {
+        let sy = reflect_index(r0 + k, pad, h) / factor;
+        let row = &src[sy * x.width..][..x.width];
+        let target: &mut [f32] = if stride == 2 { &mut line } else { out_row };
+        fill_padded_row(row, factor, pad, target);
+        if stride == 2 {
+            let (even, odd) = out_row.split_at_mut(pw.div_ceil(2));
+            for (j, v) in line.iter().enumerate() {
+                if j.is_multiple_of(2) {
+                    even[j / 2] = *v;
+                } else {
+                    odd[j / 2] = *v;
                 }
             }
-        });
-    Padded {
-        channels: x.channels,
-        height: ph,
-        logical_width: pw,
-        even_len: if stride == 2 { pw.div_ceil(2) } else { 0 },
-        data,
+        }
     }
+}
+
+/// Image row of padded row `i`: `i - pad`, mirrored at both edges without repeating them.
+fn reflect_index(i: usize, pad: usize, n: usize) -> usize {
+    let i = i as isize - pad as isize;
+    let n = n as isize;
+    let r = if i < 0 {
+        -i
+    } else if i >= n {
+        2 * (n - 1) - i
+    } else {
+        i
+    };
+    r as usize
 }
 
 /// Writes one padded row: `row` upsampled by `factor` (1 or 2), mirrored `pad` px past each end.
@@ -415,12 +478,32 @@ fn direct_conv(padded: &Padded, weight: &[f32], out_channels: usize, k: usize) -
 /// One output row of [`direct_conv`], with the fastest instructions the processor has.
 fn direct_row(padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the processor supports the features the function is compiled for.
-        unsafe { direct_row_avx2(padded, weight, co, k, y, out) };
-        return;
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor supports the features the function is compiled for.
+            unsafe { direct_row_avx512(padded, weight, co, k, y, out) };
+            return;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            unsafe { direct_row_avx2(padded, weight, co, k, y, out) };
+            return;
+        }
     }
     direct_row_dispatch::<false>(padded, weight, co, k, y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn direct_row_avx512(
+    padded: &Padded,
+    weight: &[f32],
+    co: usize,
+    k: usize,
+    y: usize,
+    out: &mut [f32],
+) {
+    direct_row_dispatch::<true>(padded, weight, co, k, y, out);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -465,29 +548,27 @@ fn direct_row_body<const FMA: bool, const CO: usize>(
     let width = padded.logical_width;
     let out_w = width - k + 1;
     let taps = padded.channels * k * k;
+    if out_w < LANES {
+        direct_row_narrow::<CO>(padded, weight, k, y, out);
+        return;
+    }
     let mut x0 = 0;
     while x0 < out_w {
-        // A row narrower than LANES is done one pixel group at a time with a padded copy; the
-        // last full group is shifted left to stay inside the row (recomputing a few pixels).
-        let start = if x0 + LANES <= out_w || out_w < LANES {
-            x0
-        } else {
-            out_w - LANES
-        };
-        let lanes = LANES.min(out_w - start);
+        // The last group is shifted left to stay inside the row (recomputing a few pixels);
+        // every group's inputs, start + kx .. start + kx + LANES, then lie inside the row.
+        let start = x0.min(out_w - LANES);
         let mut acc = [[0.0f32; LANES]; CO];
         for c in 0..padded.channels {
             let src = &padded.data[c * padded.plane()..][..padded.plane()];
             for ky in 0..k {
-                let row = &src[(y + ky) * width..][..width];
+                let row = &src[(y + ky) * width + start..][..k - 1 + LANES];
                 for kx in 0..k {
-                    let mut run = [0.0f32; LANES];
-                    let avail = (width - start - kx).min(LANES);
-                    run[..avail].copy_from_slice(&row[start + kx..][..avail]);
+                    let run: &[f32; LANES] =
+                        row[kx..kx + LANES].try_into().unwrap_or(&[0.0; LANES]);
                     let tap = (c * k + ky) * k + kx;
                     for (o, acc_o) in acc.iter_mut().enumerate() {
                         let w = weight[o * taps + tap];
-                        for (a, v) in acc_o.iter_mut().zip(run.iter()) {
+                        for (a, v) in acc_o.iter_mut().zip(run) {
                             *a = if FMA { v.mul_add(w, *a) } else { *a + v * w };
                         }
                     }
@@ -495,9 +576,36 @@ fn direct_row_body<const FMA: bool, const CO: usize>(
             }
         }
         for (o, acc_o) in acc.iter().enumerate() {
-            out[o * out_w + start..][..lanes].copy_from_slice(&acc_o[..lanes]);
+            out[o * out_w + start..][..LANES].copy_from_slice(acc_o);
         }
-        x0 = start + lanes;
+        x0 = start + LANES;
+    }
+}
+
+/// [`direct_row_body`] for rows narrower than `LANES` (tiny windows): plain loops.
+fn direct_row_narrow<const CO: usize>(
+    padded: &Padded,
+    weight: &[f32],
+    k: usize,
+    y: usize,
+    out: &mut [f32],
+) {
+    let width = padded.logical_width;
+    let out_w = width - k + 1;
+    let taps = padded.channels * k * k;
+    for o in 0..CO {
+        for x in 0..out_w {
+            let mut sum = 0.0f32;
+            for c in 0..padded.channels {
+                for ky in 0..k {
+                    let row = &padded.data[c * padded.plane() + (y + ky) * width..][..width];
+                    for kx in 0..k {
+                        sum += weight[o * taps + (c * k + ky) * k + kx] * row[x + kx];
+                    }
+                }
+            }
+            out[o * out_w + x] = sum;
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 //! layer at a time.
 //!
 //! A layer's statistics are needed before anything after it can be computed, so the image is
-//! swept once per layer. The full-resolution head (`contract.0..2`) is recomputed from the input
-//! for each of its three layers (a small receptive field, so tiles need only 8 px of context);
-//! the raw output of `contract.2` is kept at quarter resolution in a scratch file,
-//! and every residual and expanding layer is then one sweep over scratch maps: read a window
+//! swept once per layer. The full-resolution `contract.0` is recomputed from the input for the
+//! first two sweeps (a small receptive field, so tiles need only 8 px of context); the raw output
+//! of `contract.1` is kept at half resolution in a scratch file, and every later layer is one
+//! sweep over scratch maps: read a window
 //! with a 1-px halo, normalise it with the statistics already known, convolve, add the core to
 //! the layer's accumulator and store it for the next sweep. Every pixel of every layer is
 //! counted exactly once, in f64, so the result is what the untiled network computes.
@@ -22,7 +22,10 @@ use crate::tiling::{Rect, Tile, TilePlan};
 
 /// Context (full-resolution px) that makes `contract.0..k` exact on a tile core: 4 px for the
 /// 9×9 convolution, 8 px once a strided 3×3 follows.
-const HEAD_MARGIN: [usize; 3] = [4, 8, 8];
+const HEAD_MARGIN: [usize; 2] = [4, 8];
+/// Halo (half-resolution px) for `contract.2`, a stride-2 3×3: one pixel, rounded up to two so
+/// that windows start on even coordinates and the stride grid matches the untiled network's.
+const STRIDED_HALO: usize = 2;
 /// Halo of one 3×3 convolution at its own resolution.
 const CONV_HALO: usize = 1;
 /// Halo (half-resolution px) for `expand.1` (3×3 after upsampling) and `expand.2` (9×9).
@@ -68,11 +71,21 @@ pub fn exact_stats<E: Engine>(
     let mut inner = ScratchMap::new(scratch_dir, channels, wq, hq)?;
     let mut outer = ScratchMap::new(scratch_dir, channels, wq, hq)?;
 
-    for layer in 0..FIRST_RES_LAYER {
-        let store = (layer == FIRST_RES_LAYER - 1).then_some(&mut stream[1]);
-        let layer_stats = sweep.head(layer, input, &stats, store, progress)?;
-        stats.set(layer, layer_stats);
-    }
+    // contract.1's raw output (half resolution) is kept so that contract.2's sweep reads it
+    // instead of recomputing the full-resolution layers a third time.
+    let mut half = ScratchMap::new(
+        scratch_dir,
+        engine.channels(1),
+        plan.padded_width / 2,
+        plan.padded_height / 2,
+    )?;
+    let layer_stats = sweep.head(0, input, &stats, None, progress)?;
+    stats.set(0, layer_stats);
+    let layer_stats = sweep.head(1, input, &stats, Some(&mut half), progress)?;
+    stats.set(1, layer_stats);
+    let layer_stats = sweep.contract2(&half, &mut stream[1], &stats, progress)?;
+    stats.set(2, layer_stats);
+    drop(half);
     for block in 0..RES_BLOCKS {
         let first = FIRST_RES_LAYER + 2 * block;
         // Block b finds the stored part of its input in one map and stores its input in the
@@ -155,8 +168,8 @@ impl<E: Engine> Sweep<'_, E> {
             .normalize(layer, raw, stats.layer(layer), self.style)
     }
 
-    /// Sweep for head layer `layer` (0..=2): recompute from the input, normalising earlier head
-    /// layers with their now-known statistics; `store` keeps the raw output.
+    /// Sweep for full-resolution layer `layer` (0 or 1): recompute from the input, normalising
+    /// `contract.0` with its now-known statistics; `store` keeps the raw output.
     fn head(
         &self,
         layer: usize,
@@ -184,6 +197,26 @@ impl<E: Engine> Sweep<'_, E> {
             if let Some(map) = store.as_deref_mut() {
                 self.store(map, core, &raw)?;
             }
+            Ok(raw)
+        })
+    }
+
+    /// Sweep for `contract.2` (stride 2), from the stored raw output of `contract.1`; stores its
+    /// raw output at quarter resolution.
+    fn contract2(
+        &self,
+        half: &ScratchMap,
+        quarter: &mut ScratchMap,
+        stats: &NetworkStats,
+        progress: &mut dyn Progress,
+    ) -> Result<LayerStats> {
+        self.run(2, progress, |tile| {
+            let (_, window) = self.at_level(tile, 2, STRIDED_HALO);
+            let x = self.normalize(1, self.load(half, window)?, stats);
+            let raw = self.engine.conv_raw(2, x);
+            let core = tile.core.scaled_down(4);
+            let raw = self.engine.crop(raw, (window.x0 / 2, window.y0 / 2), core);
+            self.store(quarter, core, &raw)?;
             Ok(raw)
         })
     }

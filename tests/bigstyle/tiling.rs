@@ -4,17 +4,17 @@
 use std::path::Path;
 
 use bigstyle::stats::StatsMode;
-use bigstyle::{stylize_whole, Options};
+use bigstyle::{parse_style, stylize_whole, Options};
 
 use crate::common::{model, photo, planar, psnr, quantize, run_tiled, write_rgb_tiff};
 
-/// A ragged size: a multiple of neither 4 nor any tile size used here.
-const W: u32 = 613;
-const H: u32 = 419;
+/// A photograph-sized, ragged image: a multiple of neither 4 nor any tile size used here.
+const W: u32 = 1601;
+const H: u32 = 1203;
 
-fn untiled(img: &image::RgbImage) -> Vec<u8> {
+fn untiled(img: &image::RgbImage, style: &str) -> Vec<u8> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let weights = Options::default().style;
+    let weights = parse_style(style).unwrap();
     let out = stylize_whole(&model(), &weights, &planar(img), w, h);
     quantize(&out, w, h)
 }
@@ -39,11 +39,15 @@ fn input(dir: &Path) -> (std::path::PathBuf, image::RgbImage) {
 fn exact_statistics_reproduce_the_untiled_network() {
     let dir = tempfile::tempdir().unwrap();
     let (path, img) = input(dir.path());
-    let reference = untiled(&img);
-    for tile in [128, 256, 1024] {
-        let tiled = run_tiled(&path, dir.path(), &opts(tile, StatsMode::Exact), "exact");
+    for (tile, style) in [(256, "0"), (512, "7"), (1024, "3:0.5,12:0.5")] {
+        let reference = untiled(&img, style);
+        let o = Options {
+            style: parse_style(style).unwrap(),
+            ..opts(tile, StatsMode::Exact)
+        };
+        let tiled = run_tiled(&path, dir.path(), &o, "exact");
         let db = psnr(&tiled, &reference);
-        eprintln!("exact, tile {tile}: {db:.1} dB from the untiled network");
+        eprintln!("exact, tile {tile}, style {style}: {db:.1} dB from the untiled network");
         assert!(db >= 50.0, "tile {tile}: {db:.1} dB");
     }
 }
@@ -52,11 +56,11 @@ fn exact_statistics_reproduce_the_untiled_network() {
 fn output_does_not_depend_on_tile_size() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = input(dir.path());
-    for stats in [StatsMode::Exact, StatsMode::Thumbnail(160)] {
-        let a = run_tiled(&path, dir.path(), &opts(128, stats.clone()), "a");
-        let b = run_tiled(&path, dir.path(), &opts(192, stats.clone()), "b");
+    for stats in [StatsMode::Exact, StatsMode::Thumbnail(1024)] {
+        let a = run_tiled(&path, dir.path(), &opts(512, stats.clone()), "a");
+        let b = run_tiled(&path, dir.path(), &opts(768, stats.clone()), "b");
         let db = psnr(&a, &b);
-        eprintln!("{stats}: tile 128 vs 192: {db:.1} dB");
+        eprintln!("{stats}: tile 512 vs 768: {db:.1} dB");
         assert!(db >= 50.0, "{stats}: {db:.1} dB");
     }
 }
@@ -65,15 +69,15 @@ fn output_does_not_depend_on_tile_size() {
 fn thumbnail_statistics_are_seamless_but_approximate() {
     let dir = tempfile::tempdir().unwrap();
     let (path, img) = input(dir.path());
-    let reference = untiled(&img);
+    let reference = untiled(&img, "0");
     let thumb = run_tiled(
         &path,
         dir.path(),
-        &opts(128, StatsMode::Thumbnail(320)),
+        &opts(512, StatsMode::Thumbnail(800)),
         "t",
     );
     let db = psnr(&thumb, &reference);
-    eprintln!("thumbnail=320: {db:.1} dB from the untiled network");
+    eprintln!("thumbnail=800: {db:.1} dB from the untiled network");
     // Approximate (a thumbnail's activations differ from full resolution ones), yet the same
     // picture: far above what a per-tile normalisation gives (~13 dB).
     assert!((17.0..50.0).contains(&db), "{db:.1} dB");
@@ -84,13 +88,13 @@ fn saved_statistics_give_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = input(dir.path());
     let stats_path = dir.path().join("stats.json");
-    let mut first = opts(256, StatsMode::Thumbnail(200));
+    let mut first = opts(512, StatsMode::Thumbnail(200));
     first.save_stats = Some(stats_path.clone());
     let a = run_tiled(&path, dir.path(), &first, "first");
     let b = run_tiled(
         &path,
         dir.path(),
-        &opts(256, StatsMode::File(stats_path)),
+        &opts(512, StatsMode::File(stats_path)),
         "second",
     );
     assert_eq!(psnr(&a, &b), f64::INFINITY);
