@@ -1,7 +1,7 @@
 //! The seam and statistics comparison of docs/STATISTICS.md:
 //! `cargo bench --bench seam_figure -- [SIZE] [OUT_DIR]`.
 //!
-//! Stylizes a SIZE×SIZE photograph (default 2048, a mosaic of the committed test photos) untiled,
+//! Stylizes a SIZE×SIZE photograph (default 2048: the committed astronaut photo, upscaled) untiled,
 //! then tiled (tile 512, overlap 128) with per-tile statistics (what generic tilers do), with
 //! statistics from a 1024 px thumbnail, and with exact statistics; prints each one's PSNR against
 //! the untiled network and writes a crop across a tile corner of each to OUT_DIR/seams.png.
@@ -16,19 +16,14 @@ use bigstyle::tiling::TilePlan;
 use bigstyle::{stylize_file, stylize_whole, Options};
 
 const TILE: usize = 512;
-const CROP: u32 = 256;
+const CROP: u32 = 320;
 
+/// One photograph over the whole image, so that tiles see different content (a sky-like
+/// background, a white suit, a face), as in a real print file.
 fn photo(n: u32) -> image::RgbImage {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let a = image::open(data.join("astronaut.png")).unwrap().to_rgb8();
-    let c = image::open(data.join("chelsea.png")).unwrap().to_rgb8();
-    image::RgbImage::from_fn(n, n, |x, y| {
-        if (x / 512 + y / 300) % 2 == 0 {
-            *a.get_pixel(x % 512, y % 512)
-        } else {
-            *c.get_pixel(x % 451, y % 300)
-        }
-    })
+    image::imageops::resize(&a, n, n, image::imageops::FilterType::Lanczos3)
 }
 
 fn planar(img: &image::RgbImage) -> Vec<f32> {

@@ -284,10 +284,10 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
         .map(|t| t.window.width() * t.window.height())
         .sum();
     let image_mpx = (info.width * info.height) as f64 / 1e6;
-    // The exact statistics sweeps cost about 1.9 network passes over the image
+    // The exact statistics sweeps cost about 1.4 network passes over the image
     // (docs/STATISTICS.md); a thumbnail costs one pass over the thumbnail.
     let stats_mpx = match &mode {
-        StatsMode::Exact => 1.9 * image_mpx,
+        StatsMode::Exact => 1.4 * image_mpx,
         StatsMode::Thumbnail(px) => (px * px) as f64 / 1e6,
         StatsMode::File(_) => 0.0,
     };

@@ -165,7 +165,31 @@ pub fn stylize_file<E: Engine>(
     let style = engine.weights().style_affine(&opts.style);
 
     let started = Instant::now();
-    let stats = obtain_stats(engine, &style, &mut image, &plan, opts, progress)?;
+    let (stats, exact) = match &opts.stats {
+        StatsMode::Exact => {
+            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let exact = exact_stats(
+                engine,
+                &style,
+                &opts.style,
+                &mut image,
+                &plan,
+                &dir,
+                progress,
+            )?;
+            (exact.stats.clone(), Some(exact))
+        }
+        StatsMode::Thumbnail(side) => {
+            progress.stage("statistics (thumbnail)", 1);
+            let stats = thumbnail_stats(engine, &style, &opts.style, &mut image, *side)?;
+            progress.step();
+            (stats, None)
+        }
+        StatsMode::File(path) => {
+            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
+            (NetworkStats::load(path, &opts.style, &channels)?, None)
+        }
+    };
     if let Some(path) = &opts.save_stats {
         stats.save(path)?;
     }
@@ -187,23 +211,39 @@ pub fn stylize_file<E: Engine>(
         style: &style,
         stats: &stats,
     };
-    let output = loop {
-        image.reserve_rows(tile + 2 * opts.overlap);
-        let attempt = catch_unwind(AssertUnwindSafe(|| {
-            tiles.render(&mut image, &plan, spec.clone(), output, progress)
-        }));
-        match attempt {
-            Ok(result) => break result?,
-            Err(_) if tile / 2 >= MIN_TILE => {
-                let smaller = (tile / 2).next_multiple_of(STRIDE);
-                eprintln!("warning: tile {tile} failed (out of memory?); retrying with {smaller}");
-                tile = smaller;
-                plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
+    let output = if let Some(exact) = &exact {
+        // The sweeps already hold the image one layer before the end: finish it from there.
+        let mut out = Output::create(output, spec.clone())?;
+        let has_alpha = spec.has_alpha();
+        let alpha_from = |core| -> Result<Option<Vec<f32>>> {
+            if !has_alpha {
+                return Ok(None);
             }
-            Err(_) => {
-                return Err(Error::InvalidOption(format!(
+            Ok(image.read_window(core)?.alpha().map(<[f32]>::to_vec))
+        };
+        exact.render(engine, &style, &plan, alpha_from, &mut out, progress)?;
+        out.finish()?
+    } else {
+        loop {
+            image.reserve_rows(tile + 2 * opts.overlap);
+            let attempt = catch_unwind(AssertUnwindSafe(|| {
+                tiles.render(&mut image, &plan, spec.clone(), output, progress)
+            }));
+            match attempt {
+                Ok(result) => break result?,
+                Err(_) if tile / 2 >= MIN_TILE => {
+                    let smaller = (tile / 2).next_multiple_of(STRIDE);
+                    eprintln!(
+                        "warning: tile {tile} failed (out of memory?); retrying with {smaller}"
+                    );
+                    tile = smaller;
+                    plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
+                }
+                Err(_) => {
+                    return Err(Error::InvalidOption(format!(
                     "stylizing failed even with tile {tile}; try a smaller --mem-budget or --tile"
                 )))
+                }
             }
         }
     };
@@ -311,33 +351,6 @@ fn output_samples(layout: ColorLayout, keep_gray: bool) -> usize {
     let gray = keep_gray && matches!(layout, ColorLayout::Gray | ColorLayout::GrayAlpha);
     let colour = if gray { 1 } else { 3 };
     colour + usize::from(layout.has_alpha())
-}
-
-/// Statistics for the whole image from the source the options name.
-pub fn obtain_stats<E: Engine>(
-    engine: &E,
-    style: &StyleAffine,
-    image: &mut InputImage,
-    plan: &TilePlan,
-    opts: &Options,
-    progress: &mut dyn Progress,
-) -> Result<NetworkStats> {
-    match &opts.stats {
-        StatsMode::Exact => {
-            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-            exact_stats(engine, style, &opts.style, image, plan, &dir, progress)
-        }
-        StatsMode::Thumbnail(side) => {
-            progress.stage("statistics (thumbnail)", 1);
-            let stats = thumbnail_stats(engine, style, &opts.style, image, *side)?;
-            progress.step();
-            Ok(stats)
-        }
-        StatsMode::File(path) => {
-            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
-            NetworkStats::load(path, &opts.style, &channels)
-        }
-    }
 }
 
 /// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own

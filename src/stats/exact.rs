@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use super::{Accumulator, LayerStats, NetworkStats};
+use crate::blend::{Blender, RowSink};
 use crate::error::Result;
 use crate::io::InputImage;
 use crate::model::{Engine, StyleAffine, FIRST_RES_LAYER, NUM_LAYERS, NUM_STYLES, RES_BLOCKS};
@@ -44,6 +45,14 @@ struct Sweep<'a, E: Engine> {
     plan: &'a TilePlan,
 }
 
+/// The result of the exact sweeps: the statistics, and `expand.0`'s raw output, from which the
+/// last two layers produce the final image without running the network again.
+pub struct ExactStats {
+    /// Statistics of all layers, as the untiled network computes them.
+    pub stats: NetworkStats,
+    expanded: ScratchMap,
+}
+
 /// Computes the statistics the untiled network would compute on the whole image.
 pub fn exact_stats<E: Engine>(
     engine: &E,
@@ -53,7 +62,7 @@ pub fn exact_stats<E: Engine>(
     plan: &TilePlan,
     scratch_dir: &Path,
     progress: &mut dyn Progress,
-) -> Result<NetworkStats> {
+) -> Result<ExactStats> {
     let mut stats = NetworkStats::new(weights, "exact", plan.width, plan.height);
     let sweep = Sweep {
         engine,
@@ -114,7 +123,61 @@ pub fn exact_stats<E: Engine>(
         let layer_stats = sweep.tail(layer, &expanded, &stats, progress)?;
         stats.set(layer, layer_stats);
     }
-    Ok(stats)
+    Ok(ExactStats { stats, expanded })
+}
+
+impl ExactStats {
+    /// Produces the final image from the stored `expand.0` output: each tile core is computed
+    /// with exact halos, so the cores simply tile the image (no blending) and the result is the
+    /// untiled network's. `alpha_from` supplies the input's alpha plane for a core, if any.
+    pub fn render<E: Engine>(
+        &self,
+        engine: &E,
+        style: &StyleAffine,
+        plan: &TilePlan,
+        mut alpha_from: impl FnMut(Rect) -> Result<Option<Vec<f32>>>,
+        sink: &mut dyn RowSink,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let sweep = Sweep {
+            engine,
+            style,
+            plan,
+        };
+        let abutting = TilePlan {
+            feather: 0,
+            ..plan.clone()
+        };
+        let mut blender: Option<Blender> = None;
+        progress.stage("stylizing", plan.len());
+        for row in 0..plan.rows() {
+            for col in 0..plan.cols() {
+                let tile = plan.tile_with_margin(col, row, 0);
+                let (_, window) = sweep.at_level(&tile, 2, TAIL_HALO);
+                let mut x =
+                    sweep.normalize(EXPAND0, sweep.load(&self.expanded, window)?, &self.stats);
+                for layer in EXPAND0 + 1..NUM_LAYERS {
+                    let raw = engine.conv_raw(layer, x);
+                    x = sweep.normalize(layer, raw, &self.stats);
+                }
+                let x = engine.crop(x, (2 * window.x0, 2 * window.y0), tile.core);
+                let mut planar = engine.download(x);
+                let alpha = alpha_from(tile.core)?;
+                let channels = if alpha.is_some() { 4 } else { 3 };
+                if let Some(alpha) = alpha {
+                    planar.extend_from_slice(&alpha);
+                }
+                blender
+                    .get_or_insert_with(|| Blender::new(&abutting, channels))
+                    .add_tile(&tile, &planar);
+                progress.step();
+            }
+            if let Some(b) = blender.as_mut() {
+                b.finish_row(row, sink)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<E: Engine> Sweep<'_, E> {
