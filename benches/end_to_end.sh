@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks of the bigstyle binary: wall time and peak RSS (/usr/bin/time -v) for
 # each statistics mode and image size, with onnxruntime's whole-image run as the reference.
-# Usage: benches/end_to_end.sh [WORKDIR]   (needs python3 with numpy, pillow, tifffile, onnxruntime)
+# Usage: benches/end_to_end.sh [WORKDIR] [quick]
+#   (needs python3 with numpy, pillow, tifffile, onnxruntime; `quick` stops after the 2048² runs)
 # Prints one line per run; docs/BENCHMARKS.md records the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
+quick=${2:-}
 model=${BIGSTYLE_ONNX:-../shared/models/multistyle26.onnx}
 cargo build --release -q
 bin=target/release/bigstyle
@@ -29,7 +31,7 @@ run() { # label, bigstyle args...
 
 ort() { # size
     local log; log=$(mktemp)
-    /usr/bin/time -v python3 benches/onnxruntime_network.py "$model" "$1" 1 "$(nproc)" 2> "$log" | sed 's/^/  /'
+    /usr/bin/time -v python3 benches/onnxruntime_network.py "$model" "$1" 2 "$(nproc)" 2> "$log" | sed 's/^/  /'
     echo "onnxruntime whole image $1x$1: peak RSS $(( $(grep "Maximum resident" "$log" | awk '{print $NF}') / 1024 )) MiB"
     rm -f "$log"
 }
@@ -42,6 +44,7 @@ echo "== statistics modes on a 2048x2048 photo, tile 1024, overlap 128"
 f=$(input 2048)
 run "exact     2048" --tile 1024 --stats exact "$f" -o "$work/out.tif"
 run "thumbnail 2048" --tile 1024 --stats thumbnail "$f" -o "$work/out.tif"
+[ "$quick" = quick ] && exit 0
 echo "== 10000x10000, default settings (exact statistics, LZW, automatic tile)"
 f=$(input 10000)
 run "exact     10000" "$f" -o "$work/out.tif"

@@ -39,6 +39,7 @@ fn check_golden(net: &impl Engine) {
                 .unwrap()
                 .to_rgb8();
             let (max, mean) = compare(&ours, reference.as_raw());
+            eprintln!("{}: {image} {tag}: max {max}, mean {mean:.4}", net.name());
             assert!(
                 max <= 2 && mean <= 0.2,
                 "{}: {image} {tag}: max {max}, mean {mean}",
