@@ -428,15 +428,7 @@ fn print_styles() {
 
 /// Peak resident set size of this process (VmHWM), in bytes; 0 where unknown.
 pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    memory::proc_bytes("/proc/self/status", "VmHWM").unwrap_or(0)
 }
 
 struct Bar {

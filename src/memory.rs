@@ -159,17 +159,20 @@ pub fn format_size(bytes: u64) -> String {
     format!("{value:.1} {}", units[unit])
 }
 
+/// A `Key:  N kB` line of a /proc file, in bytes (Linux); `None` elsewhere or if absent.
+pub fn proc_bytes(file: &str, key: &str) -> Option<u64> {
+    std::fs::read_to_string(file).ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    })
+}
+
 /// Default budget: half of the memory the system reports available, at least 256 MiB.
 pub fn default_budget() -> u64 {
-    let available = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(4 << 30, |kb| kb * 1024);
+    let available = proc_bytes("/proc/meminfo", "MemAvailable").unwrap_or(4 << 30);
     (available / 2).max(256 << 20)
 }
 

@@ -8,6 +8,37 @@ use rayon::prelude::*;
 use super::{Activation, Engine, Moments, NetworkWeights, LAYERS};
 use crate::tiling::Rect;
 
+/// Defines `$name(args)`, which runs `$body::<true>(args)` compiled for AVX-512 or for AVX2 with
+/// FMA when the processor has them (detected at run time), and `$body::<false>(args)` otherwise,
+/// so that one generic kernel body serves every processor.
+macro_rules! simd_dispatch {
+    ($(#[$doc:meta])* $name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body::<true>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body::<true>($($arg),*)
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the processor supports the features the function is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body::<false>($($arg),*)
+        }
+    };
+}
+
 /// A planar activation `[channels][height][width]` in host memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planar {
@@ -475,49 +506,12 @@ fn direct_conv(padded: &Padded, weight: &[f32], out_channels: usize, k: usize) -
     }
 }
 
-/// One output row of [`direct_conv`], with the fastest instructions the processor has.
-fn direct_row(padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor supports the features the function is compiled for.
-            unsafe { direct_row_avx512(padded, weight, co, k, y, out) };
-            return;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            unsafe { direct_row_avx2(padded, weight, co, k, y, out) };
-            return;
-        }
-    }
-    direct_row_dispatch::<false>(padded, weight, co, k, y, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn direct_row_avx512(
-    padded: &Padded,
-    weight: &[f32],
-    co: usize,
-    k: usize,
-    y: usize,
-    out: &mut [f32],
-) {
-    direct_row_dispatch::<true>(padded, weight, co, k, y, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn direct_row_avx2(
-    padded: &Padded,
-    weight: &[f32],
-    co: usize,
-    k: usize,
-    y: usize,
-    out: &mut [f32],
-) {
-    direct_row_dispatch::<true>(padded, weight, co, k, y, out);
-}
+simd_dispatch!(
+    /// One output row of [`direct_conv`], with the fastest instructions the processor has.
+    direct_row,
+    direct_row_dispatch,
+    (padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32])
+);
 
 #[inline(always)]
 fn direct_row_dispatch<const FMA: bool>(
@@ -639,53 +633,12 @@ fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize) -> Planar {
     }
 }
 
-/// One output row of [`wide_conv`], with the fastest instructions the processor has.
-fn wide_row(
-    padded: &Padded,
-    taps: &[[f32; WIDE_OUT]],
-    k: usize,
-    y: usize,
-    out: &mut [[f32; WIDE_OUT]],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor supports the features the function is compiled for.
-            unsafe { wide_row_avx512(padded, taps, k, y, out) };
-            return;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            unsafe { wide_row_avx2(padded, taps, k, y, out) };
-            return;
-        }
-    }
-    wide_row_body::<false>(padded, taps, k, y, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn wide_row_avx512(
-    padded: &Padded,
-    taps: &[[f32; WIDE_OUT]],
-    k: usize,
-    y: usize,
-    out: &mut [[f32; WIDE_OUT]],
-) {
-    wide_row_body::<true>(padded, taps, k, y, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn wide_row_avx2(
-    padded: &Padded,
-    taps: &[[f32; WIDE_OUT]],
-    k: usize,
-    y: usize,
-    out: &mut [[f32; WIDE_OUT]],
-) {
-    wide_row_body::<true>(padded, taps, k, y, out);
-}
+simd_dispatch!(
+    /// One output row of [`wide_conv`], with the fastest instructions the processor has.
+    wide_row,
+    wide_row_body,
+    (padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, y: usize, out: &mut [[f32; WIDE_OUT]])
+);
 
 #[inline(always)]
 fn wide_row_body<const FMA: bool>(

@@ -2,17 +2,9 @@
 //! with no panic and no leftover files on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::common::{photo, write_rgb_tiff};
-
-fn bigstyle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bigstyle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
+use crate::common::{bigstyle, photo, write_rgb_tiff};
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()

@@ -117,10 +117,23 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
 /// Runs the library pipeline and returns the output's 8-bit samples.
 pub fn run_tiled(input: &Path, dir: &Path, opts: &Options, tag: &str) -> Vec<u8> {
     let out = dir.join(format!("{tag}.tif"));
-    stylize_file(&model(), input, &out, opts, &mut NoProgress).unwrap();
+    run(input, &out, opts);
     read_tiff(&out)
         .samples
         .into_iter()
         .map(|v| v as u8)
         .collect()
+}
+
+/// Runs the `bigstyle` binary with `args`.
+pub fn bigstyle(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the library pipeline from `input` to `output` with the CPU engine.
+pub fn run(input: &Path, output: &Path, opts: &Options) {
+    stylize_file(&model(), input, output, opts, &mut NoProgress).unwrap();
 }

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::stats::StatsMode;
@@ -11,7 +10,7 @@ use bigstyle::Options;
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;
 
-use crate::common::{data, model, photo, read_tiff};
+use crate::common::{bigstyle, data, photo, read_tiff, run};
 
 fn opts() -> Options {
     Options {
@@ -21,25 +20,6 @@ fn opts() -> Options {
         ..Options::default()
     }
 }
-
-fn run(input: &Path, output: &Path, opts: &Options) {
-    bigstyle::stylize_file(
-        &model(),
-        input,
-        output,
-        opts,
-        &mut bigstyle::pipeline::NoProgress,
-    )
-    .unwrap();
-}
-
-fn bigstyle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bigstyle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn tag_u32s(path: &Path, tag: Tag) -> Option<Vec<u32>> {
     let mut dec = tiff::decoder::Decoder::new(File::open(path).unwrap()).unwrap();
     dec.find_tag(tag)

@@ -7,7 +7,7 @@ use bigstyle::Options;
 use tiff::encoder::{colortype, Rational, TiffEncoder};
 use tiff::tags::{ResolutionUnit, Tag};
 
-use crate::common::{model, photo, read_tiff};
+use crate::common::{photo, read_tiff, run};
 
 fn fast_opts() -> Options {
     Options {
@@ -17,18 +17,6 @@ fn fast_opts() -> Options {
         ..Options::default()
     }
 }
-
-fn run(input: &std::path::Path, output: &std::path::Path, opts: &Options) {
-    bigstyle::stylize_file(
-        &model(),
-        input,
-        output,
-        opts,
-        &mut bigstyle::pipeline::NoProgress,
-    )
-    .unwrap();
-}
-
 #[test]
 fn rgba16_keeps_depth_alpha_resolution_and_icc() {
     let dir = tempfile::tempdir().unwrap();

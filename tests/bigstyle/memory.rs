@@ -1,19 +1,9 @@
 //! The memory budget, automatic tiles, very wide images and the concurrent pipeline.
 
-use std::process::Command;
-
 use bigstyle::stats::StatsMode;
 use bigstyle::Options;
 
-use crate::common::{model, photo, psnr, read_tiff, run_tiled, write_rgb_tiff};
-
-fn bigstyle(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bigstyle"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
+use crate::common::{bigstyle, model, photo, psnr, read_tiff, run_tiled, write_rgb_tiff};
 #[test]
 fn small_budget_gives_many_tiles_and_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
