@@ -8,7 +8,9 @@ size=${1:-2048}
 reps=${2:-3}
 threads=$(nproc)
 model=${BIGSTYLE_ONNX:-../shared/models/multistyle26.onnx}
-ours=$(RAYON_NUM_THREADS=$threads cargo bench -q --bench network -- "$size" "$reps" | tee /dev/stderr | head -1)
+report=$(RAYON_NUM_THREADS=$threads cargo bench -q --bench network -- "$size" "$reps")
+echo "$report"
+ours=$(echo "$report" | head -1)
 theirs=$(python3 benches/onnxruntime_network.py "$model" "$size" "$reps" "$threads")
 echo "$theirs"
 a=$(echo "$ours" | sed -E 's/.* ([0-9.]+) Mpx\/s.*/\1/')

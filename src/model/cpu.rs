@@ -228,15 +228,12 @@ impl Engine for CpuEngine {
         raw.data
             .par_chunks_mut(plane)
             .zip(scale.par_iter().zip(shift))
-            .for_each(|(values, (a, b))| {
-                for v in values.iter_mut() {
-                    let y = *v * a + b;
-                    *v = match activation {
-                        Activation::Relu => y.max(0.0),
-                        Activation::Identity => y,
-                        Activation::Sigmoid => 1.0 / (1.0 + (-y).exp()),
-                    };
-                }
+            .for_each(|(values, (a, b))| match activation {
+                Activation::Relu => values.iter_mut().for_each(|v| *v = (*v * a + b).max(0.0)),
+                Activation::Identity => values.iter_mut().for_each(|v| *v = *v * a + b),
+                Activation::Sigmoid => values
+                    .iter_mut()
+                    .for_each(|v| *v = 1.0 / (1.0 + (-(*v * a + b)).exp())),
             });
         raw
     }
@@ -395,21 +392,30 @@ fn pad_channel_rows(
     let (h, w) = (x.height * factor, x.width * factor);
     let pw = w + 2 * pad;
     let src = &x.data[c * x.plane()..][..x.plane()];
-    let mut line = vec![0.0f32; pw];
+    let mut line = if stride == 2 {
+        vec![0.0f32; pw]
+    } else {
+        Vec::new()
+    };
     for (k, out_row) in out.chunks_mut(pw).enumerate() {
         let sy = reflect_index(r0 + k, pad, h) / factor;
         let row = &src[sy * x.width..][..x.width];
-        let target: &mut [f32] = if stride == 2 { &mut line } else { out_row };
-        fill_padded_row(row, factor, pad, target);
-        if stride == 2 {
-            let (even, odd) = out_row.split_at_mut(pw.div_ceil(2));
-            for (j, v) in line.iter().enumerate() {
-                if j.is_multiple_of(2) {
-                    even[j / 2] = *v;
-                } else {
-                    odd[j / 2] = *v;
-                }
-            }
+        if stride == 1 {
+            fill_padded_row(row, factor, pad, out_row);
+            continue;
+        }
+        fill_padded_row(row, factor, pad, &mut line);
+        let (even, odd) = out_row.split_at_mut(pw.div_ceil(2));
+        for ((pair, e), o) in line
+            .chunks_exact(2)
+            .zip(even.iter_mut())
+            .zip(odd.iter_mut())
+        {
+            *e = pair[0];
+            *o = pair[1];
+        }
+        if pw % 2 == 1 {
+            even[pw / 2] = line[pw - 1];
         }
     }
 }
