@@ -12,11 +12,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::io::tiff_out::Compression;
 use crate::io::InputImage;
 use crate::memory::{self, choose_tile, default_budget, format_size, parse_size};
+use crate::model::burn::BurnEngine;
 use crate::model::cpu::CpuEngine;
 use crate::model::{gpu, Engine, NUM_STYLES};
 use crate::pipeline::{parse_style, stylize_file, Options, Progress, DEFAULT_THUMBNAIL};
 use crate::stats::StatsMode;
 use crate::tiling::TilePlan;
+use crate::CpuBackend;
 
 /// Neural style transfer for huge images: tiled, seamless, in bounded memory.
 #[derive(Debug, Parser)]
@@ -48,7 +50,8 @@ struct PlanArgs {
     /// Memory budget, e.g. 512MiB or 4GiB (default: half the available memory).
     #[arg(long, value_name = "SIZE")]
     mem_budget: Option<String>,
-    /// Where the network runs: auto, cpu, or cuda[:N] (needs a build with --features cuda).
+    /// Where the network runs: auto, cpu, cuda[:N] (needs a build with --features cuda), or
+    /// burn-cpu (the reference burn model on burn's CPU backend: slower, for comparison).
     #[arg(long, default_value = "auto")]
     device: String,
     /// Normalisation statistics: `exact` (whole image, the untiled result) or
@@ -149,6 +152,9 @@ fn with_engine(
 ) -> anyhow::Result<()> {
     match device {
         "cpu" => f(&Runner(&CpuEngine::builtin())),
+        "burn-cpu" => f(&Runner(&BurnEngine::<CpuBackend>::builtin(
+            &Default::default(),
+        ))),
         "auto" => match gpu::detect() {
             Some(engine) => f(&Runner(&engine)),
             None => f(&Runner(&CpuEngine::builtin())),
@@ -162,7 +168,7 @@ fn with_engine(
             };
             f(&Runner(&gpu::cuda(index)?))
         }
-        other => anyhow::bail!("--device {other}: use auto, cpu or cuda[:N]"),
+        other => anyhow::bail!("--device {other}: use auto, cpu, burn-cpu or cuda[:N]"),
     }
 }
 

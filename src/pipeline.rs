@@ -15,7 +15,7 @@ use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{ColorLayout, InputImage, Output, Window};
 use crate::memory;
 use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES, STRIDE};
-use crate::stats::exact::exact_stats;
+use crate::stats::exact::{exact_stats, ExactStats};
 use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
 use crate::stats::{NetworkStats, StatsMode};
 use crate::tiling::{Tile, TilePlan, MIN_TILE};
@@ -160,36 +160,12 @@ pub fn stylize_file<E: Engine>(
     let mut image = InputImage::open_within(input, opts.mem_budget)?;
     let info = image.info().clone();
     let bpp = engine.bytes_per_pixel();
-    let mut tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
+    let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
     let mut plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
     let style = engine.weights().style_affine(&opts.style);
 
     let started = Instant::now();
-    let (stats, exact) = match &opts.stats {
-        StatsMode::Exact => {
-            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-            let exact = exact_stats(
-                engine,
-                &style,
-                &opts.style,
-                &mut image,
-                &plan,
-                &dir,
-                progress,
-            )?;
-            (exact.stats.clone(), Some(exact))
-        }
-        StatsMode::Thumbnail(side) => {
-            progress.stage("statistics (thumbnail)", 1);
-            let stats = thumbnail_stats(engine, &style, &opts.style, &mut image, *side)?;
-            progress.step();
-            (stats, None)
-        }
-        StatsMode::File(path) => {
-            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
-            (NetworkStats::load(path, &opts.style, &channels)?, None)
-        }
-    };
+    let (stats, exact) = statistics(engine, &style, &mut image, &plan, opts, progress)?;
     if let Some(path) = &opts.save_stats {
         stats.save(path)?;
     }
@@ -206,45 +182,21 @@ pub fn stylize_file<E: Engine>(
         bigtiff: opts.bigtiff,
         compression: opts.compression,
     };
-    let tiles = Tiles {
-        engine,
-        style: &style,
-        stats: &stats,
-    };
-    let output = if let Some(exact) = &exact {
+    let output = match &exact {
         // The sweeps already hold the image one layer before the end: finish it from there.
-        let mut out = Output::create(output, spec.clone())?;
-        let has_alpha = spec.has_alpha();
-        let alpha_from = |core| -> Result<Option<Vec<f32>>> {
-            if !has_alpha {
-                return Ok(None);
-            }
-            Ok(image.read_window(core)?.alpha().map(<[f32]>::to_vec))
-        };
-        exact.render(engine, &style, &plan, alpha_from, &mut out, progress)?;
-        out.finish()?
-    } else {
-        loop {
-            image.reserve_rows(tile + 2 * opts.overlap);
-            let attempt = catch_unwind(AssertUnwindSafe(|| {
-                tiles.render(&mut image, &plan, spec.clone(), output, progress)
-            }));
-            match attempt {
-                Ok(result) => break result?,
-                Err(_) if tile / 2 >= MIN_TILE => {
-                    let smaller = (tile / 2).next_multiple_of(STRIDE);
-                    eprintln!(
-                        "warning: tile {tile} failed (out of memory?); retrying with {smaller}"
-                    );
-                    tile = smaller;
-                    plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
-                }
-                Err(_) => {
-                    return Err(Error::InvalidOption(format!(
-                    "stylizing failed even with tile {tile}; try a smaller --mem-budget or --tile"
-                )))
-                }
-            }
+        Some(exact) => finish_exact(
+            exact, engine, &style, &plan, &mut image, &spec, output, progress,
+        )?,
+        None => {
+            let tiles = Tiles {
+                engine,
+                style: &style,
+                stats: &stats,
+            };
+            let (path, used) =
+                tiles.render_with_retry(&mut image, plan, &spec, output, progress)?;
+            plan = used;
+            path
         }
     };
     Ok(Summary {
@@ -255,16 +207,69 @@ pub fn stylize_file<E: Engine>(
         storage: info.storage.clone(),
         channels: spec.samples,
         bits: info.bits,
-        tile,
+        tile: plan.tile,
         overlap: opts.overlap,
         tiles: plan.len(),
         stats: opts.stats.to_string(),
         mem_budget: opts.mem_budget,
-        memory_estimate: memory::estimate(&info, tile, opts.overlap, bpp).total(),
+        memory_estimate: memory::estimate(&info, plan.tile, opts.overlap, bpp).total(),
         engine: engine.name(),
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Whole-image statistics from the source the options name; exact mode also returns the sweeps'
+/// last activations, from which the image is finished.
+fn statistics<E: Engine>(
+    engine: &E,
+    style: &StyleAffine,
+    image: &mut InputImage,
+    plan: &TilePlan,
+    opts: &Options,
+    progress: &mut dyn Progress,
+) -> Result<(NetworkStats, Option<ExactStats>)> {
+    Ok(match &opts.stats {
+        StatsMode::Exact => {
+            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let exact = exact_stats(engine, style, &opts.style, image, plan, &dir, progress)?;
+            (exact.stats.clone(), Some(exact))
+        }
+        StatsMode::Thumbnail(side) => {
+            progress.stage("statistics (thumbnail)", 1);
+            let stats = thumbnail_stats(engine, style, &opts.style, image, *side)?;
+            progress.step();
+            (stats, None)
+        }
+        StatsMode::File(path) => {
+            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
+            (NetworkStats::load(path, &opts.style, &channels)?, None)
+        }
+    })
+}
+
+/// Writes the image finished from the exact sweeps, with the input's alpha passed through.
+#[allow(clippy::too_many_arguments)]
+fn finish_exact<E: Engine>(
+    exact: &ExactStats,
+    engine: &E,
+    style: &StyleAffine,
+    plan: &TilePlan,
+    image: &mut InputImage,
+    spec: &OutputSpec,
+    output: &Path,
+    progress: &mut dyn Progress,
+) -> Result<PathBuf> {
+    let mut out = Output::create(output, spec.clone())?;
+    let has_alpha = spec.has_alpha();
+    let alpha_from = |core| -> Result<Option<Vec<f32>>> {
+        if !has_alpha {
+            return Ok(None);
+        }
+        Ok(image.read_window(core)?.alpha().map(<[f32]>::to_vec))
+    };
+    exact.render(engine, style, plan, alpha_from, &mut out, progress)?;
+    out.finish()
 }
 
 /// Tiles in flight between the stages: enough to keep every stage busy, few enough to keep
@@ -279,6 +284,38 @@ struct Tiles<'a, E: Engine> {
 }
 
 impl<E: Engine> Tiles<'_, E> {
+    /// [`Tiles::render`], restarted with half the tile if a tile fails (a GPU out of memory is
+    /// reported as a panic), down to the minimum tile. Returns the output and the plan used.
+    fn render_with_retry(
+        &self,
+        image: &mut InputImage,
+        mut plan: TilePlan,
+        spec: &OutputSpec,
+        output: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<(PathBuf, TilePlan)> {
+        loop {
+            image.reserve_rows(plan.tile + 2 * plan.overlap);
+            let attempt = catch_unwind(AssertUnwindSafe(|| {
+                self.render(image, &plan, spec.clone(), output, progress)
+            }));
+            let tile = plan.tile;
+            match attempt {
+                Ok(result) => return Ok((result?, plan)),
+                Err(_) if tile / 2 >= MIN_TILE => {
+                    let smaller = (tile / 2).next_multiple_of(STRIDE);
+                    eprintln!(
+                        "warning: tile {tile} failed (out of memory?); retrying with {smaller}"
+                    );
+                    plan = TilePlan::new(plan.width, plan.height, smaller, plan.overlap)?;
+                }
+                Err(_) => return Err(Error::InvalidOption(format!(
+                    "stylizing failed even with tile {tile}; try a smaller --mem-budget or --tile"
+                ))),
+            }
+        }
+    }
+
     /// Runs every tile through the network and writes the blended output. Three stages run
     /// concurrently, joined by bounded queues: a reader thread decodes the next windows, this
     /// thread runs the network, a writer thread blends and writes finished rows.
