@@ -309,9 +309,11 @@ impl<E: Engine> Tiles<'_, E> {
                     );
                     plan = TilePlan::new(plan.width, plan.height, smaller, plan.overlap)?;
                 }
-                Err(_) => return Err(Error::InvalidOption(format!(
+                Err(_) => {
+                    return Err(Error::InvalidOption(format!(
                     "stylizing failed even with tile {tile}; try a smaller --mem-budget or --tile"
-                ))),
+                )))
+                }
             }
         }
     }

@@ -139,9 +139,12 @@ pub(super) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
+    // Created as an ordinary file would be (0666 less the umask), not 0600 like most temp files:
+    // it becomes the output.
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
         .map_err(|e| Error::io(&dir, e))
 }

@@ -48,6 +48,12 @@ fn default_output_and_json_summary() {
     assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(summary["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(files_in(dir.path()), ["small.styled.tif", "small.tif"]);
+    // The output gets an ordinary file's permissions, not a temporary file's 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let probe = dir.path().join("probe");
+    std::fs::File::create(&probe).unwrap();
+    assert_eq!(mode(&dir.path().join("small.styled.tif")), mode(&probe));
 }
 
 #[test]
