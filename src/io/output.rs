@@ -110,8 +110,7 @@ impl Encoded {
     }
 
     fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
-        let src_row = width * channels;
-        let n = (rows.len() / src_row).min(self.spec.height.saturating_sub(y0));
+        let (src_row, n) = self.spec.rows_inside(y0, rows, width, channels);
         let row_bytes = self.spec.row_bytes();
         for r in 0..n {
             let at = self.bytes.len();

@@ -72,6 +72,22 @@ pub struct OutputSpec {
 }
 
 impl OutputSpec {
+    /// For a band of blended rows from `y0` (`src_width` pixels of `src_channels` f32 each):
+    /// the length of one source row and how many of the rows lie inside the image.
+    pub fn rows_inside(
+        &self,
+        y0: usize,
+        rows: &[f32],
+        src_width: usize,
+        src_channels: usize,
+    ) -> (usize, usize) {
+        let src_row = src_width * src_channels;
+        (
+            src_row,
+            (rows.len() / src_row).min(self.height.saturating_sub(y0)),
+        )
+    }
+
     /// Whether the last sample is alpha (2 or 4 samples).
     pub fn has_alpha(&self) -> bool {
         self.samples.is_multiple_of(2)
@@ -220,8 +236,7 @@ impl MappedTiff {
         src_width: usize,
         src_channels: usize,
     ) -> Result<()> {
-        let src_row = src_width * src_channels;
-        let n = (rows.len() / src_row).min(self.spec.height.saturating_sub(y0));
+        let (src_row, n) = self.spec.rows_inside(y0, rows, src_width, src_channels);
         if n == 0 {
             return Ok(());
         }
@@ -307,8 +322,7 @@ impl StreamedTiff {
         src_width: usize,
         src_channels: usize,
     ) -> Result<()> {
-        let src_row = src_width * src_channels;
-        let n = (rows.len() / src_row).min(self.spec.height.saturating_sub(y0));
+        let (src_row, n) = self.spec.rows_inside(y0, rows, src_width, src_channels);
         if y0 != self.rows_written {
             return Err(Error::io(
                 &self.dest,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{bigstyle, photo, write_rgb_tiff};
+use crate::common::{bigstyle, bigstyle_json, photo, write_rgb_tiff};
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -28,20 +28,15 @@ fn default_output_and_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.tif");
     write_rgb_tiff(&input, &photo(120, 90));
-    let out = bigstyle(&[
+    let args = [
         "--json",
         "--tile",
         "64",
         "--style",
         "7",
         input.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    ];
+    let summary = bigstyle_json(&args);
     assert_eq!(summary["width"], 120);
     assert_eq!(summary["height"], 90);
     assert_eq!(summary["tiles"], 4);

@@ -137,3 +137,11 @@ pub fn bigstyle(args: &[&str]) -> std::process::Output {
 pub fn run(input: &Path, output: &Path, opts: &Options) {
     stylize_file(&model(), input, output, opts, &mut NoProgress).unwrap();
 }
+
+/// Runs the `bigstyle` binary, asserts success and parses the JSON it prints.
+pub fn bigstyle_json(args: &[&str]) -> serde_json::Value {
+    let out = bigstyle(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}

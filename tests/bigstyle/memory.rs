@@ -3,26 +3,16 @@
 use bigstyle::stats::StatsMode;
 use bigstyle::Options;
 
-use crate::common::{bigstyle, model, photo, psnr, read_tiff, run_tiled, write_rgb_tiff};
+use crate::common::{
+    bigstyle, bigstyle_json, model, photo, psnr, read_tiff, run_tiled, write_rgb_tiff,
+};
 #[test]
 fn small_budget_gives_many_tiles_and_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.tif");
     write_rgb_tiff(&input, &photo(900, 700));
-    let out = bigstyle(&[
-        "--json",
-        "--mem-budget",
-        "160MiB",
-        "--device",
-        "cpu",
-        input.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = input.to_str().unwrap();
+    let summary = bigstyle_json(&["--json", "--mem-budget", "160MiB", "--device", "cpu", path]);
     let tiles = summary["tiles"].as_u64().unwrap();
     let rss = summary["peak_rss_bytes"].as_u64().unwrap();
     assert!(tiles >= 4, "{summary}");
@@ -53,21 +43,16 @@ fn info_reports_the_plan() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.tif");
     write_rgb_tiff(&input, &photo(1000, 600));
-    let out = bigstyle(&[
+    let path = input.to_str().unwrap();
+    let info = bigstyle_json(&[
         "info",
         "--json",
         "--tile",
         "256",
         "--mem-budget",
         "1GiB",
-        input.to_str().unwrap(),
+        path,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["width"], 1000);
     assert_eq!(info["bands"], 3);
     assert_eq!(info["bits"], 8);
