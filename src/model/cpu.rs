@@ -83,6 +83,57 @@ pub struct CpuEngine {
     weights: NetworkWeights,
     /// The first layer's weights as `[tap][out channel]`, for [`wide_conv`].
     first_layer_taps: Vec<[f32; WIDE_OUT]>,
+    /// Large buffers of dropped activations, reused so that each layer's output does not cost
+    /// fresh pages (page faults and kernel zeroing were ~8 % of the profile at 2048²).
+    pool: BufferPool,
+}
+
+/// A few large f32 buffers kept for reuse.
+#[derive(Default)]
+struct BufferPool(std::sync::Mutex<Vec<Vec<f32>>>);
+
+/// Buffers kept at most; and the smallest worth keeping (floats).
+const POOL_BUFFERS: usize = 4;
+const POOL_MIN_FLOATS: usize = 1 << 18;
+
+impl BufferPool {
+    /// A buffer of `len` floats, reused if one is large enough (its contents are overwritten by
+    /// the caller; it is zeroed here only because a `Vec` must be initialised).
+    fn take(&self, len: usize) -> Vec<f32> {
+        let reused = {
+            let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let best = pool
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| pool.swap_remove(i))
+        };
+        match reused {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer.resize(len, 0.0);
+                buffer
+            }
+            None => vec![0.0; len],
+        }
+    }
+
+    /// Keeps `buffer` for reuse if it is large, replacing the smallest kept one when full.
+    fn give(&self, buffer: Vec<f32>) {
+        if buffer.capacity() < POOL_MIN_FLOATS {
+            return;
+        }
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_BUFFERS {
+            pool.push(buffer);
+        } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.capacity()) {
+            if smallest.capacity() < buffer.capacity() {
+                *smallest = buffer;
+            }
+        }
+    }
 }
 
 impl CpuEngine {
@@ -97,6 +148,7 @@ impl CpuEngine {
         Self {
             weights,
             first_layer_taps,
+            pool: BufferPool::default(),
         }
     }
 }
@@ -135,9 +187,9 @@ impl Engine for CpuEngine {
         }
     }
 
-    /// Measured with `benches/network.rs` under `/usr/bin/time -v`: 300 bytes per pixel of
-    /// peak RSS growth from 512² to 1536² (the first layer's 32-channel output and the second
-    /// layer's padded copy of it dominate).
+    /// Measured with `benches/network.rs` under `/usr/bin/time -v`: peak RSS grows by 212 bytes
+    /// per pixel from 1024² to 1536² (the first layer's 32-channel output and the buffers kept
+    /// for reuse dominate); 300 keeps a margin (docs/MEMORY.md).
     fn bytes_per_pixel(&self) -> u64 {
         300
     }
@@ -150,23 +202,23 @@ impl Engine for CpuEngine {
         let shape = LAYERS[layer];
         let w = &self.weights.layers[layer];
         let (k, stride, pad) = (shape.kernel, shape.stride, shape.kernel / 2);
-        if layer == 0 {
-            return wide_conv(
-                &pad_reflect(&x, pad, shape.upsample, stride),
-                &self.first_layer_taps,
-                k,
-            );
-        }
-        if w.out_channels <= DIRECT_MAX_OUT && stride == 1 {
-            let padded = pad_reflect(&x, pad, shape.upsample, stride);
-            return direct_conv(&padded, &w.weight, w.out_channels, k);
+        if layer == 0 || (w.out_channels <= DIRECT_MAX_OUT && stride == 1) {
+            let padded = pad_reflect(&x, pad, shape.upsample, stride, &self.pool);
+            self.pool.give(x.data);
+            let out = if layer == 0 {
+                wide_conv(&padded, &self.first_layer_taps, k, &self.pool)
+            } else {
+                direct_conv(&padded, &w.weight, w.out_channels, k, &self.pool)
+            };
+            self.pool.give(padded.data);
+            return out;
         }
         let factor = if shape.upsample { 2 } else { 1 };
         let out_h = (x.height * factor + 2 * pad - k) / stride + 1;
         let out_w = (x.width * factor + 2 * pad - k) / stride + 1;
         let taps = w.in_channels * k * k;
         let plane = out_h * out_w;
-        let mut out = vec![0.0f32; w.out_channels * plane];
+        let mut out = self.pool.take(w.out_channels * plane);
         let rows_per_block = (BLOCK_FLOATS / (taps * out_w)).max(1);
         let dst = SharedMut(out.as_mut_ptr());
         let blocks: Vec<usize> = (0..out_h).step_by(rows_per_block).collect();
@@ -214,6 +266,7 @@ impl Engine for CpuEngine {
                 }
             });
         });
+        self.pool.give(x.data);
         Planar {
             channels: w.out_channels,
             height: out_h,
@@ -243,6 +296,7 @@ impl Engine for CpuEngine {
             .par_chunks_mut(1 << 16)
             .zip(b.data.par_chunks(1 << 16))
             .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
+        self.pool.give(b.data);
         a
     }
 
@@ -256,8 +310,10 @@ impl Engine for CpuEngine {
                 data.extend_from_slice(&row[rect.x0 - ox..rect.x1 - ox]);
             }
         }
+        let channels = x.channels;
+        self.pool.give(x.data);
         Planar {
-            channels: x.channels,
+            channels,
             height: h,
             width: w,
             data,
@@ -343,12 +399,12 @@ impl Padded {
 
 /// Copies `x` (upsampled 2× first if asked) with `pad` px of reflection on every side, in the
 /// column layout the convolution's stride wants.
-fn pad_reflect(x: &Planar, pad: usize, upsample: bool, stride: usize) -> Padded {
+fn pad_reflect(x: &Planar, pad: usize, upsample: bool, stride: usize, pool: &BufferPool) -> Padded {
     let factor = if upsample { 2 } else { 1 };
     let ph = x.height * factor + 2 * pad;
     let mut padded = Padded::empty(x, pad, factor, stride, ph);
     let plane = padded.plane();
-    padded.data = vec![0.0; x.channels * plane];
+    padded.data = pool.take(x.channels * plane);
     padded
         .data
         .par_chunks_mut(plane)
@@ -484,11 +540,17 @@ fn im2col(
 
 /// Direct convolution (stride 1) for layers with few output channels: each output pixel's
 /// accumulators stay in registers while the taps stream past, `LANES` pixels at a time.
-fn direct_conv(padded: &Padded, weight: &[f32], out_channels: usize, k: usize) -> Planar {
+fn direct_conv(
+    padded: &Padded,
+    weight: &[f32],
+    out_channels: usize,
+    k: usize,
+    pool: &BufferPool,
+) -> Planar {
     let out_h = padded.height - k + 1;
     let out_w = padded.logical_width - k + 1;
     let plane = out_h * out_w;
-    let mut out = vec![0.0f32; out_channels * plane];
+    let mut out = pool.take(out_channels * plane);
     let dst = SharedMut(out.as_mut_ptr());
     (0..out_h).into_par_iter().for_each(|y| {
         let mut row = vec![0.0f32; out_channels * out_w];
@@ -612,11 +674,11 @@ fn direct_row_narrow<const CO: usize>(
 /// Direct convolution for a layer with few input and many output channels (the first layer,
 /// 3 → 32, 9×9): each pixel's 32 outputs are accumulated in vector registers while the taps
 /// stream past, `WIDE_PIXELS` pixels at a time, so no im2col buffer is written at all.
-fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize) -> Planar {
+fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, pool: &BufferPool) -> Planar {
     let out_h = padded.height - k + 1;
     let out_w = padded.logical_width - k + 1;
     let plane = out_h * out_w;
-    let mut out = vec![0.0f32; WIDE_OUT * plane];
+    let mut out = pool.take(WIDE_OUT * plane);
     let dst = SharedMut(out.as_mut_ptr());
     (0..out_h).into_par_iter().for_each(|y| {
         let mut row = vec![[0.0f32; WIDE_OUT]; out_w];
