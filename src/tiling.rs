@@ -151,12 +151,6 @@ impl TilePlan {
         self.len() == 0
     }
 
-    /// Whether the overlap covers the network's receptive field, so that the tiled output
-    /// equals the untiled one.
-    pub fn is_exact(&self) -> bool {
-        self.overlap >= RECEPTIVE_RADIUS || self.len() == 1
-    }
-
     /// The tile at grid position (`col`, `row`) with `margin` px of context.
     pub fn tile_with_margin(&self, col: usize, row: usize, margin: usize) -> Tile {
         let core = Rect {

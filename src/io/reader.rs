@@ -99,11 +99,6 @@ impl InputImage {
         self.cache_capacity = MIN_CACHED_BANDS.max(rows.div_ceil(self.band_height) + 2);
     }
 
-    /// Rows per decoded band (a TIFF strip or row of tiles).
-    pub fn band_height(&self) -> usize {
-        self.band_height
-    }
-
     /// Reads `rect` of the image extended by reflection past its right and bottom edges (the
     /// extension is at most a few pixels: the network's stride padding).
     pub fn read_window(&mut self, rect: Rect) -> Result<Window> {
