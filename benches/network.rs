@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use bigstyle::model::cpu::CpuEngine;
-use bigstyle::model::{Engine, FIRST_RES_LAYER, LAYERS, NUM_LAYERS, RES_BLOCKS};
+use bigstyle::model::{run_layers, Engine, LAYERS, NUM_LAYERS};
 use bigstyle::stats::{Accumulator, NetworkStats};
 
 fn test_image(size: usize) -> Vec<f32> {
@@ -41,7 +41,7 @@ fn main() {
     for _ in 0..reps {
         let started = Instant::now();
         let mut stats = NetworkStats::new(&weights, "bench", size, size);
-        let mut x = engine.upload(image.clone(), 3, size, size);
+        let x = engine.upload(image.clone(), 3, size, size);
         let mut step = |layer: usize, x| {
             let t = Instant::now();
             let raw = engine.conv_raw(layer, x);
@@ -52,17 +52,7 @@ fn main() {
             per_layer[layer] += t.elapsed().as_secs_f64();
             y
         };
-        for layer in 0..FIRST_RES_LAYER {
-            x = step(layer, x);
-        }
-        for block in 0..RES_BLOCKS {
-            let first = FIRST_RES_LAYER + 2 * block;
-            let inner = step(first, x.clone());
-            x = engine.add(x, step(first + 1, inner));
-        }
-        for layer in FIRST_RES_LAYER + 2 * RES_BLOCKS..NUM_LAYERS {
-            x = step(layer, x);
-        }
+        let x = run_layers(&engine, x, &mut step);
         std::hint::black_box(engine.download(x));
         best = best.min(started.elapsed().as_secs_f64());
     }

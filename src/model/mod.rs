@@ -312,6 +312,17 @@ pub fn forward<E: Engine>(
         };
         engine.normalize(layer, raw, &stats, style)
     };
+    run_layers(engine, x, &mut step)
+}
+
+/// The network's topology: `step(layer, x)` runs one normalised layer (convolution,
+/// normalisation, activation); this chains the 18 in order with the six residual adds. Shared by
+/// [`forward`] and by benchmarks that time each layer.
+pub fn run_layers<E: Engine>(
+    engine: &E,
+    x: E::Act,
+    step: &mut impl FnMut(usize, E::Act) -> E::Act,
+) -> E::Act {
     let mut x = x;
     for layer in 0..FIRST_RES_LAYER {
         x = step(layer, x);
