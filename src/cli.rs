@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::colour::{ColourOptions, RenderingIntent};
 use crate::io::tiff_out::Compression;
 use crate::io::InputImage;
 use crate::memory::{self, choose_tile, default_budget, format_size, parse_size};
@@ -60,12 +61,36 @@ struct PlanArgs {
     stats: String,
 }
 
+/// Colour handling, shared by stylizing and `info`.
+#[derive(Debug, clap::Args)]
+struct ColourArgs {
+    /// Rendering intent of the ICC conversions to sRGB and back: perceptual, relative
+    /// (colorimetric, with black point compensation), saturation or absolute.
+    #[arg(long, default_value = "relative")]
+    intent: String,
+    /// Take the pixels as sRGB (CMYK as plain inks) whatever the embedded profile says, and
+    /// copy the profile to the output unchanged.
+    #[arg(long)]
+    ignore_icc: bool,
+}
+
+impl ColourArgs {
+    fn options(&self) -> crate::Result<ColourOptions> {
+        Ok(ColourOptions {
+            intent: RenderingIntent::parse(&self.intent)?,
+            ignore_icc: self.ignore_icc,
+        })
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct InfoArgs {
     /// Input image.
     input: PathBuf,
     #[command(flatten)]
     plan: PlanArgs,
+    #[command(flatten)]
+    colour: ColourArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -101,12 +126,17 @@ struct RunArgs {
     /// Write gray input as gray (the stylized result's luma) instead of RGB.
     #[arg(long)]
     keep_gray: bool,
+    #[command(flatten)]
+    colour: ColourArgs,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Tell how colour is handled and which plan is used (on stderr).
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -246,8 +276,9 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
         mem_budget: budget(&args.plan)?,
         compression: Compression::parse(&args.compress)?,
         keep_gray: args.keep_gray,
+        colour: args.colour.options()?,
     };
-    let mut progress = Bar::new(args.quiet);
+    let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();
     let summary = engine
         .stylize(&input, &output, &opts, &mut progress)
@@ -276,9 +307,10 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
-    let image = InputImage::open(&args.input)?;
-    let info = image.info().clone();
     let budget = budget(&args.plan)?;
+    let image = InputImage::open_with(&args.input, budget, &args.colour.options()?)?;
+    let info = image.info().clone();
+    let colour = image.colour().describe();
     let bpp = engine.bytes_per_pixel();
     let overlap = args.plan.overlap;
     let tile = choose_tile(&info, args.plan.tile, overlap, bpp, budget)?;
@@ -308,6 +340,7 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
             "bits": info.bits,
             "storage": info.storage,
             "icc_profile_bytes": info.icc.as_ref().map_or(0, Vec::len),
+            "colour": colour,
             "resolution": info.resolution,
             "engine": engine.name(),
             "tile": tile,
@@ -346,6 +379,7 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
     );
     println!("  storage     {}", info.storage);
     println!("  ICC profile {icc}");
+    println!("  colour      {colour}");
     println!("  resolution  {resolution}");
     println!("plan on {}:", engine.name());
     println!(
@@ -439,10 +473,11 @@ pub fn peak_rss_bytes() -> u64 {
 
 struct Bar {
     bar: ProgressBar,
+    verbose: bool,
 }
 
 impl Bar {
-    fn new(quiet: bool) -> Self {
+    fn new(quiet: bool, verbose: bool) -> Self {
         let target = if quiet || !std::io::stderr().is_terminal() {
             ProgressDrawTarget::hidden()
         } else {
@@ -454,7 +489,7 @@ impl Bar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        Self { bar }
+        Self { bar, verbose }
     }
 }
 
@@ -467,5 +502,11 @@ impl Progress for Bar {
 
     fn step(&mut self) {
         self.bar.inc(1);
+    }
+
+    fn note(&mut self, text: &str) {
+        if self.verbose {
+            self.bar.suspend(|| eprintln!("note: {text}"));
+        }
     }
 }

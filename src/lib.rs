@@ -7,6 +7,7 @@
 
 pub mod blend;
 pub mod cli;
+pub mod colour;
 pub mod error;
 pub mod io;
 pub mod memory;

@@ -9,10 +9,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::sync_channel;
 
 use crate::blend::Blender;
+use crate::colour::ColourOptions;
 use crate::error::{Error, Result};
 use crate::io::output::Format;
 use crate::io::tiff_out::{Compression, OutputSpec};
-use crate::io::{ColorLayout, InputImage, Output, Window};
+use crate::io::{InputImage, Output, Window};
 use crate::memory;
 use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES, STRIDE};
 use crate::stats::exact::{exact_stats, ExactStats};
@@ -20,12 +21,15 @@ use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
 use crate::stats::{NetworkStats, StatsMode};
 use crate::tiling::{Tile, TilePlan, MIN_TILE};
 
-/// Receives progress: a named stage of a known number of steps, then one call per step.
+/// Receives progress: a named stage of a known number of steps, then one call per step; and
+/// notes on decisions taken (colour handling, plan) for a verbose log.
 pub trait Progress {
     /// A new stage begins.
     fn stage(&mut self, name: &str, steps: usize);
     /// One step of the current stage is done.
     fn step(&mut self);
+    /// A decision worth telling a user who asked for details.
+    fn note(&mut self, _text: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -62,6 +66,8 @@ pub struct Options {
     pub compression: Compression,
     /// Write gray input back as gray (the luma of the stylized result) instead of RGB.
     pub keep_gray: bool,
+    /// ICC rendering intent, or ignore the input's profile.
+    pub colour: ColourOptions,
 }
 
 impl Default for Options {
@@ -79,6 +85,7 @@ impl Default for Options {
             mem_budget: memory::default_budget(),
             compression: Compression::Lzw,
             keep_gray: false,
+            colour: ColourOptions::default(),
         }
     }
 }
@@ -98,6 +105,8 @@ pub struct Summary {
     pub storage: String,
     /// Output samples per pixel.
     pub channels: usize,
+    /// How colour was handled (profile, conversion, assumption).
+    pub colour: String,
     /// Bits per sample.
     pub bits: u8,
     /// Tile side used.
@@ -156,13 +165,28 @@ pub fn stylize_file<E: Engine>(
     opts: &Options,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
-    Format::of(output)?;
-    let mut image = InputImage::open_within(input, opts.mem_budget)?;
+    let format = Format::of(output)?;
+    let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let info = image.info().clone();
+    let out_colour = image.colour().output(format.holds_cmyk(), opts.keep_gray)?;
+    let colour = format!("{}; {}", image.colour().describe(), out_colour.describe());
+    progress.note(&format!("colour: {colour}"));
     let bpp = engine.bytes_per_pixel();
     let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
     let mut plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
     let style = engine.weights().style_affine(&opts.style);
+    progress.note(&format!(
+        "plan: {} tiles ({} x {}) of {} px, overlap {} px, statistics {}, engine {}, memory about {} of {}",
+        plan.len(),
+        plan.cols(),
+        plan.rows(),
+        plan.tile,
+        plan.overlap,
+        opts.stats,
+        engine.name(),
+        memory::format_size(memory::estimate(&info, plan.tile, opts.overlap, bpp).total()),
+        memory::format_size(opts.mem_budget),
+    ));
 
     let started = Instant::now();
     let (stats, exact) = statistics(engine, &style, &mut image, &plan, opts, progress)?;
@@ -175,10 +199,10 @@ pub fn stylize_file<E: Engine>(
     let spec = OutputSpec {
         width: info.width,
         height: info.height,
-        samples: output_samples(info.layout, opts.keep_gray),
+        colour: out_colour,
+        alpha: info.layout.has_alpha(),
         bits: info.bits,
         resolution: info.resolution,
-        icc: info.icc.clone(),
         bigtiff: opts.bigtiff,
         compression: opts.compression,
     };
@@ -205,7 +229,8 @@ pub fn stylize_file<E: Engine>(
         width: info.width,
         height: info.height,
         storage: info.storage.clone(),
-        channels: spec.samples,
+        channels: spec.samples(),
+        colour,
         bits: info.bits,
         tile: plan.tile,
         overlap: opts.overlap,
@@ -261,7 +286,7 @@ fn finish_exact<E: Engine>(
     progress: &mut dyn Progress,
 ) -> Result<PathBuf> {
     let mut out = Output::create(output, spec.clone())?;
-    let has_alpha = spec.has_alpha();
+    let has_alpha = spec.alpha;
     let alpha_from = |core| -> Result<Option<Vec<f32>>> {
         if !has_alpha {
             return Ok(None);
@@ -330,7 +355,7 @@ impl<E: Engine> Tiles<'_, E> {
         progress: &mut dyn Progress,
     ) -> Result<PathBuf> {
         let mut out = Output::create(output, spec.clone())?;
-        let channels = if spec.has_alpha() { 4 } else { 3 };
+        let channels = if spec.alpha { 4 } else { 3 };
         progress.stage("stylizing", plan.len());
         std::thread::scope(|scope| {
             let (window_tx, windows) = sync_channel::<Result<(Tile, Window)>>(QUEUE_DEPTH);
@@ -382,14 +407,6 @@ impl<E: Engine> Tiles<'_, E> {
         }
         out
     }
-}
-
-/// Output samples per pixel: RGB (or gray with `keep_gray` and a gray input), plus alpha if the
-/// input has it.
-fn output_samples(layout: ColorLayout, keep_gray: bool) -> usize {
-    let gray = keep_gray && matches!(layout, ColorLayout::Gray | ColorLayout::GrayAlpha);
-    let colour = if gray { 1 } else { 3 };
-    colour + usize::from(layout.has_alpha())
 }
 
 /// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Write the small TIFF layouts the tiff crate's encoder cannot (tiled, planar, palette, 1-bit,
-float, CMYK) for bigstyle's format tests, with tifffile.
+float, CMYK, profiled Adobe RGB / CMYK / gray) for bigstyle's format tests, with tifffile; the
+profiled colours are converted from the sRGB photo with Little CMS (PIL's ImageCms).
 
 Usage: python3 tools/make_format_samples.py tests/data/formats
 """
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import tifffile
-from PIL import Image
+from PIL import Image, ImageCms
 
 W, H = 72, 56
 
@@ -18,6 +20,45 @@ def photo() -> np.ndarray:
     here = Path(__file__).resolve().parent.parent
     img = Image.open(here / "tests/data/chelsea.png").convert("RGB").resize((W, H))
     return np.asarray(img)
+
+
+def icc(name: str) -> bytes:
+    here = Path(__file__).resolve().parent.parent
+    return (here / "tests/data/icc" / name).read_bytes()
+
+
+def convert(rgb: np.ndarray, profile: str, mode: str) -> np.ndarray:
+    """The sRGB photo in another profile's colour space (relative colorimetric, 8-bit)."""
+    out = ImageCms.profileToProfile(
+        Image.fromarray(rgb), ImageCms.createProfile("sRGB"),
+        ImageCms.ImageCmsProfile(io.BytesIO(icc(profile))),
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode=mode)
+    return np.asarray(out)
+
+
+def widen(samples: np.ndarray) -> np.ndarray:
+    """8-bit samples as 16-bit, with a deterministic low-bit pattern so all 16 bits matter."""
+    ramp = (np.arange(samples.size, dtype=np.uint32) % 251).reshape(samples.shape)
+    return (samples.astype(np.uint32) * 257 - ramp * (samples > 0)).astype(np.uint16)
+
+
+def profiled(d: Path, rgb: np.ndarray) -> None:
+    res = dict(resolution=(300, 300), resolutionunit="INCH")
+    tag = lambda name: [(34675, 7, len(icc(name)), icc(name), True)]
+    cmyk = convert(rgb, "FOGRA39L-argyll.icc", "CMYK")
+    tifffile.imwrite(d / "cmyk8-fogra.tif", cmyk, photometric="separated",
+                     compression="zlib", extratags=tag("FOGRA39L-argyll.icc"), **res)
+    alpha = (np.arange(W * H, dtype=np.uint32).reshape(H, W, 1) * 977 % 65536).astype(np.uint16)
+    cmyka = np.concatenate([widen(cmyk), alpha], axis=2).transpose(2, 0, 1)
+    tifffile.imwrite(d / "cmyka16-fogra-planar.tif", cmyka, photometric="separated",
+                     planarconfig="separate", extrasamples=[2], compression="zlib",
+                     extratags=tag("FOGRA39L-argyll.icc"), **res)
+    adobe = widen(convert(rgb, "compatibleWithAdobeRGB1998.icc", "RGB"))
+    tifffile.imwrite(d / "adobergb16-tiled.tif", adobe, photometric="rgb", tile=(32, 32),
+                     extratags=tag("compatibleWithAdobeRGB1998.icc"), **res)
+    gray = widen(np.asarray(Image.fromarray(rgb).convert("L")))
+    tifffile.imwrite(d / "gray16-profiled.tif", gray, photometric="minisblack",
+                     extratags=tag("Gray.icc"), **res)
 
 
 def main(out: str) -> None:
@@ -38,6 +79,7 @@ def main(out: str) -> None:
     tifffile.imwrite(d / "bilevel.tif", rgb[..., 0] > 128, photometric="minisblack")
     cmyk = np.concatenate([255 - rgb, np.zeros((H, W, 1), np.uint8)], axis=2)
     tifffile.imwrite(d / "cmyk8.tif", cmyk, photometric="separated")
+    profiled(d, rgb)
     print("wrote", sorted(p.name for p in d.iterdir()))
 
 

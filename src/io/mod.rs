@@ -8,6 +8,8 @@ pub mod tiff_out;
 pub use output::Output;
 pub use reader::InputImage;
 
+use crate::colour::ColourModel;
+
 /// Channel layout of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ColorLayout {
@@ -19,6 +21,10 @@ pub enum ColorLayout {
     Rgb,
     /// Red, green, blue, alpha.
     Rgba,
+    /// Cyan, magenta, yellow, black.
+    Cmyk,
+    /// Cyan, magenta, yellow, black, alpha.
+    CmykAlpha,
 }
 
 impl ColorLayout {
@@ -28,13 +34,26 @@ impl ColorLayout {
             ColorLayout::Gray => 1,
             ColorLayout::GrayAlpha => 2,
             ColorLayout::Rgb => 3,
-            ColorLayout::Rgba => 4,
+            ColorLayout::Rgba | ColorLayout::Cmyk => 4,
+            ColorLayout::CmykAlpha => 5,
         }
     }
 
     /// Whether the last sample is alpha.
     pub fn has_alpha(self) -> bool {
-        matches!(self, ColorLayout::GrayAlpha | ColorLayout::Rgba)
+        matches!(
+            self,
+            ColorLayout::GrayAlpha | ColorLayout::Rgba | ColorLayout::CmykAlpha
+        )
+    }
+
+    /// The colour samples, without alpha.
+    pub fn model(self) -> ColourModel {
+        match self {
+            ColorLayout::Gray | ColorLayout::GrayAlpha => ColourModel::Gray,
+            ColorLayout::Rgb | ColorLayout::Rgba => ColourModel::Rgb,
+            ColorLayout::Cmyk | ColorLayout::CmykAlpha => ColourModel::Cmyk,
+        }
     }
 }
 
@@ -69,8 +88,8 @@ pub struct ImageInfo {
     pub storage: String,
 }
 
-/// A window of the input as planar f32 samples in 0..1: red, green, blue, then alpha if the
-/// input has one (gray input is replicated into the three colour planes).
+/// A window of the input as planar f32 samples in 0..1: sRGB red, green, blue (converted from the
+/// input's colour space), then alpha if the input has one.
 #[derive(Debug, Clone)]
 pub struct Window {
     /// Width in pixels.

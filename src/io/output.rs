@@ -8,6 +8,7 @@ use image::ImageEncoder;
 
 use super::tiff_out::{quantize_row, Compression, MappedTiff, OutputSpec, StreamedTiff};
 use crate::blend::RowSink;
+use crate::colour::ColourModel;
 use crate::error::{Error, Result};
 
 /// Output file formats.
@@ -39,11 +40,16 @@ impl Format {
         }
     }
 
+    /// Whether the format can hold CMYK samples (TIFF; PNG cannot, and the JPEG encoder does not).
+    pub fn holds_cmyk(self) -> bool {
+        self == Self::Tiff
+    }
+
     /// Adjusts a spec to what the format can hold (JPEG: 8 bits, no alpha).
     pub fn fit(self, mut spec: OutputSpec) -> OutputSpec {
         if self == Self::Jpeg {
             spec.bits = 8;
-            spec.samples = if spec.samples <= 2 { 1 } else { 3 };
+            spec.alpha = false;
         }
         spec
     }
@@ -63,6 +69,12 @@ impl Output {
     /// Creates the output for `dest` (format from its extension).
     pub fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
         let format = Format::of(dest)?;
+        if spec.colour.model() == ColourModel::Cmyk && !format.holds_cmyk() {
+            return Err(Error::InvalidOption(format!(
+                "output {}: CMYK needs a TIFF output",
+                dest.display()
+            )));
+        }
         let spec = format.fit(spec);
         Ok(match (format, spec.compression) {
             (Format::Tiff, Compression::None) => Self::Mapped(MappedTiff::create(dest, spec)?),
@@ -130,16 +142,19 @@ impl Encoded {
         if self.bytes.len() != self.spec.row_bytes() * self.spec.height {
             return Err(Error::io(&self.dest, std::io::Error::other("missing rows")));
         }
-        let color = match (self.spec.samples, self.spec.bits) {
-            (1, 8) => image::ExtendedColorType::L8,
-            (2, 8) => image::ExtendedColorType::La8,
-            (3, 8) => image::ExtendedColorType::Rgb8,
-            (4, 8) => image::ExtendedColorType::Rgba8,
-            (1, _) => image::ExtendedColorType::L16,
-            (2, _) => image::ExtendedColorType::La16,
-            (3, _) => image::ExtendedColorType::Rgb16,
-            _ => image::ExtendedColorType::Rgba16,
+        let gray = self.spec.colour.model() == ColourModel::Gray;
+        let color = match (gray, self.spec.alpha, self.spec.bits) {
+            (true, false, 8) => image::ExtendedColorType::L8,
+            (true, true, 8) => image::ExtendedColorType::La8,
+            (false, false, 8) => image::ExtendedColorType::Rgb8,
+            (false, true, 8) => image::ExtendedColorType::Rgba8,
+            (true, false, _) => image::ExtendedColorType::L16,
+            (true, true, _) => image::ExtendedColorType::La16,
+            (false, false, _) => image::ExtendedColorType::Rgb16,
+            (false, true, _) => image::ExtendedColorType::Rgba16,
         };
+        let encode_error =
+            |e: &dyn std::fmt::Display| Error::io(&self.dest, std::io::Error::other(e.to_string()));
         let temp = super::tiff_out::temp_beside(&self.dest)?;
         let file = std::io::BufWriter::new(
             temp.as_file()
@@ -158,20 +173,22 @@ impl Encoded {
         let encoded = match self.format {
             Format::Png => {
                 let mut enc = image::codecs::png::PngEncoder::new(file);
-                if let Some(icc) = self.spec.icc.clone() {
-                    let _ = enc.set_icc_profile(icc);
+                if let Some(icc) = self.spec.colour.icc() {
+                    enc.set_icc_profile(icc.to_vec())
+                        .map_err(|e| encode_error(&e))?;
                 }
                 enc.write_image(&native, w, h, color)
             }
             _ => {
                 let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95);
-                if let Some(icc) = self.spec.icc.clone() {
-                    let _ = enc.set_icc_profile(icc);
+                if let Some(icc) = self.spec.colour.icc() {
+                    enc.set_icc_profile(icc.to_vec())
+                        .map_err(|e| encode_error(&e))?;
                 }
                 enc.write_image(&native, w, h, color)
             }
         };
-        encoded.map_err(|e| Error::io(&self.dest, std::io::Error::other(e.to_string())))?;
+        encoded.map_err(|e| encode_error(&e))?;
         super::tiff_out::persist(temp, &self.dest)
     }
 }

@@ -14,6 +14,7 @@ use tiff::tags::Tag;
 use tiff::ColorType;
 
 use super::{ColorLayout, ImageInfo, Resolution, Window};
+use crate::colour::{ColourOptions, InputColour};
 use crate::error::{Error, Result};
 use crate::tiling::Rect;
 
@@ -44,6 +45,7 @@ struct TiffBands {
 pub struct InputImage {
     path: PathBuf,
     info: ImageInfo,
+    colour: InputColour,
     source: Source,
     band_height: usize,
     cache: Vec<(usize, Band)>,
@@ -51,15 +53,24 @@ pub struct InputImage {
 }
 
 impl InputImage {
-    /// Opens `path` with the default memory budget; see [`InputImage::open_within`].
+    /// Opens `path` with the default memory budget and colour handling; see
+    /// [`InputImage::open_with`].
     pub fn open(path: &Path) -> Result<Self> {
         Self::open_within(path, crate::memory::default_budget())
     }
 
-    /// Opens `path`, reading only its header (TIFF) or decoding it whole (other formats).
-    /// Decoders are limited by `budget`: a TIFF strip or tile may take a quarter of it, a whole
-    /// decoded PNG/JPEG half of it, so a lying header cannot make the process allocate more.
+    /// Opens `path` within `budget` with the default colour handling; see
+    /// [`InputImage::open_with`].
     pub fn open_within(path: &Path, budget: u64) -> Result<Self> {
+        Self::open_with(path, budget, &ColourOptions::default())
+    }
+
+    /// Opens `path`, reading only its header (TIFF) or decoding it whole (other formats), and
+    /// sets up the conversion of its colour to sRGB (`colour`: ICC intent, or ignore the
+    /// profile). Decoders are limited by `budget`: a TIFF strip or tile may take a quarter of
+    /// it, a whole decoded PNG/JPEG half of it, so a lying header cannot make the process
+    /// allocate more.
+    pub fn open_with(path: &Path, budget: u64, colour: &ColourOptions) -> Result<Self> {
         let is_tiff = {
             let mut magic = [0u8; 4];
             let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -79,9 +90,16 @@ impl InputImage {
                 reason: "the decoder failed on malformed data".into(),
             })
         })?;
+        let colour = InputColour::new(info.layout.model(), info.icc.as_deref(), colour).map_err(
+            |reason| Error::Unsupported {
+                path: path.into(),
+                reason,
+            },
+        )?;
         Ok(Self {
             path: path.into(),
             info,
+            colour,
             source,
             band_height,
             cache: Vec::new(),
@@ -94,6 +112,11 @@ impl InputImage {
         &self.info
     }
 
+    /// The input's colour space and its conversion to sRGB.
+    pub fn colour(&self) -> &InputColour {
+        &self.colour
+    }
+
     /// Keeps enough decoded bands to serve windows of `rows` rows without re-decoding.
     pub fn reserve_rows(&mut self, rows: usize) {
         self.cache_capacity = MIN_CACHED_BANDS.max(rows.div_ceil(self.band_height) + 2);
@@ -104,33 +127,36 @@ impl InputImage {
     pub fn read_window(&mut self, rect: Rect) -> Result<Window> {
         let (w, h) = (self.info.width, self.info.height);
         let spp = self.info.layout.samples();
-        let gray = matches!(self.info.layout, ColorLayout::Gray | ColorLayout::GrayAlpha);
+        let colour_spp = self.info.layout.model().samples();
         let alpha = self.info.layout.has_alpha();
         let channels = if alpha { 4 } else { 3 };
-        let scale = 1.0 / ((1u32 << self.info.bits) - 1) as f32;
+        // Samples widened to 16-bit levels (8-bit × 257 maps 255 to 65535 exactly).
+        let widen: u16 = if self.info.bits == 8 { 257 } else { 1 };
         let (ww, wh) = (rect.width(), rect.height());
         let plane = ww * wh;
         let mut planes = vec![0.0f32; channels * plane];
         let columns: Vec<usize> = (rect.x0..rect.x1).map(|x| reflect(x, w)).collect();
+        let mut device = vec![0u16; ww * colour_spp];
+        let mut rgb = vec![0.0f32; ww * 3];
         for (ky, y) in (rect.y0..rect.y1).enumerate() {
             let sy = reflect(y, h);
             let band = self.band(sy / self.band_height)?;
             let row = &band[(sy % self.band_height) * w * spp..][..w * spp];
             for (kx, &sx) in columns.iter().enumerate() {
                 let px = &row[sx * spp..][..spp];
-                let at = ky * ww + kx;
-                if gray {
-                    let v = f32::from(px[0]) * scale;
-                    planes[at] = v;
-                    planes[plane + at] = v;
-                    planes[2 * plane + at] = v;
-                } else {
-                    planes[at] = f32::from(px[0]) * scale;
-                    planes[plane + at] = f32::from(px[1]) * scale;
-                    planes[2 * plane + at] = f32::from(px[2]) * scale;
+                for (d, s) in device[kx * colour_spp..][..colour_spp].iter_mut().zip(px) {
+                    *d = s.saturating_mul(widen);
                 }
                 if alpha {
-                    planes[3 * plane + at] = f32::from(px[spp - 1]) * scale;
+                    planes[3 * plane + ky * ww + kx] =
+                        f32::from(px[spp - 1].saturating_mul(widen)) / 65535.0;
+                }
+            }
+            self.colour.to_srgb(&device, &mut rgb);
+            for (c, dst) in planes.chunks_exact_mut(plane).take(3).enumerate() {
+                let dst = &mut dst[ky * ww..][..ww];
+                for (d, px) in dst.iter_mut().zip(rgb.chunks_exact(3)) {
+                    *d = px[c];
                 }
             }
         }
@@ -200,6 +226,9 @@ fn decode_error(path: &Path, e: tiff::TiffError) -> Error {
 
 type Opened = (ImageInfo, Source, usize);
 
+/// TIFF tag InkSet: 1 means the separated samples are cyan, magenta, yellow and black.
+const INK_SET: u16 = 332;
+
 fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut limits = Limits::default();
@@ -219,6 +248,8 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         ColorType::GrayA(b) => (ColorLayout::GrayAlpha, b),
         ColorType::RGB(b) => (ColorLayout::Rgb, b),
         ColorType::RGBA(b) => (ColorLayout::Rgba, b),
+        ColorType::CMYK(b) => (ColorLayout::Cmyk, b),
+        ColorType::CMYKA(b) => (ColorLayout::CmykAlpha, b),
         // The tiff crate reports gray + alpha as two-band data; the photometric tag says gray.
         ColorType::Multiband {
             bit_depth,
@@ -244,6 +275,14 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         return Err(unsupported(format!(
             "sample format {other} (only unsigned integers)"
         )));
+    }
+    let ink_set = decoder
+        .find_tag_unsigned::<u16>(Tag::Unknown(INK_SET))
+        .map_err(|e| decode_error(path, e))?;
+    if layout.model() == crate::colour::ColourModel::Cmyk && ink_set.is_some_and(|s| s != 1) {
+        return Err(unsupported(
+            "separated inks other than CMYK (InkSet is not 1)".into(),
+        ));
     }
     let planar = decoder
         .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
@@ -431,41 +470,19 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
     } else {
         8
     };
-    let layout = match (is_gray, has_alpha) {
-        (true, false) => ColorLayout::Gray,
-        (true, true) => ColorLayout::GrayAlpha,
-        (false, false) => ColorLayout::Rgb,
-        (false, true) => ColorLayout::Rgba,
-    };
-    let samples: Vec<u16> = match (layout, bits) {
-        (ColorLayout::Gray, 8) => image
-            .to_luma8()
-            .into_raw()
-            .into_iter()
-            .map(u16::from)
-            .collect(),
-        (ColorLayout::GrayAlpha, 8) => image
-            .to_luma_alpha8()
-            .into_raw()
-            .into_iter()
-            .map(u16::from)
-            .collect(),
-        (ColorLayout::Rgb, 8) => image
-            .to_rgb8()
-            .into_raw()
-            .into_iter()
-            .map(u16::from)
-            .collect(),
-        (ColorLayout::Rgba, 8) => image
-            .to_rgba8()
-            .into_raw()
-            .into_iter()
-            .map(u16::from)
-            .collect(),
-        (ColorLayout::Gray, _) => image.to_luma16().into_raw(),
-        (ColorLayout::GrayAlpha, _) => image.to_luma_alpha16().into_raw(),
-        (ColorLayout::Rgb, _) => image.to_rgb16().into_raw(),
-        (ColorLayout::Rgba, _) => image.to_rgba16().into_raw(),
+    let widen8 = |v: Vec<u8>| v.into_iter().map(u16::from).collect::<Vec<u16>>();
+    let (layout, samples) = match (is_gray, has_alpha, bits) {
+        (true, false, 8) => (ColorLayout::Gray, widen8(image.to_luma8().into_raw())),
+        (true, true, 8) => (
+            ColorLayout::GrayAlpha,
+            widen8(image.to_luma_alpha8().into_raw()),
+        ),
+        (false, false, 8) => (ColorLayout::Rgb, widen8(image.to_rgb8().into_raw())),
+        (false, true, 8) => (ColorLayout::Rgba, widen8(image.to_rgba8().into_raw())),
+        (true, false, _) => (ColorLayout::Gray, image.to_luma16().into_raw()),
+        (true, true, _) => (ColorLayout::GrayAlpha, image.to_luma_alpha16().into_raw()),
+        (false, false, _) => (ColorLayout::Rgb, image.to_rgb16().into_raw()),
+        (false, true, _) => (ColorLayout::Rgba, image.to_rgba16().into_raw()),
     };
     let info = ImageInfo {
         width,

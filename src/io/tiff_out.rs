@@ -15,6 +15,7 @@ use memmap2::MmapOptions;
 use tempfile::NamedTempFile;
 
 use super::Resolution;
+use crate::colour::{ColourModel, OutputColour};
 use crate::error::{Error, Result};
 
 /// Compression of TIFF output.
@@ -57,14 +58,14 @@ pub struct OutputSpec {
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
-    /// Samples per pixel: 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGB + alpha).
-    pub samples: usize,
+    /// Colour samples, their conversion from sRGB and the ICC profile to embed.
+    pub colour: OutputColour,
+    /// Whether an alpha sample follows the colour samples.
+    pub alpha: bool,
     /// Bits per sample: 8 or 16.
     pub bits: u8,
     /// Resolution tags to copy.
     pub resolution: Option<Resolution>,
-    /// ICC profile to embed.
-    pub icc: Option<Vec<u8>>,
     /// `Some(true)` forces BigTIFF, `None` chooses it when the file may exceed 4 GiB.
     pub bigtiff: Option<bool>,
     /// Compression of the pixel data.
@@ -88,14 +89,14 @@ impl OutputSpec {
         )
     }
 
-    /// Whether the last sample is alpha (2 or 4 samples).
-    pub fn has_alpha(&self) -> bool {
-        self.samples.is_multiple_of(2)
+    /// Samples per pixel: the colour samples, plus one for alpha.
+    pub fn samples(&self) -> usize {
+        self.colour.model().samples() + usize::from(self.alpha)
     }
 
     /// Bytes of one row of quantised samples.
     pub fn row_bytes(&self) -> usize {
-        self.width * self.samples * usize::from(self.bits / 8)
+        self.width * self.samples() * usize::from(self.bits / 8)
     }
 
     /// Whether the file needs BigTIFF: forced, or its uncompressed pixel data alone (plus room
@@ -116,11 +117,20 @@ impl OutputSpec {
     }
 }
 
-/// Converts blended f32 rows (RGB or RGBA, 0..1) to the output's samples: gray output takes the
-/// Rec. 601 luma; values are rounded to the nearest level.
+/// Converts one blended f32 row (`src_channels` = 3 for sRGB, 4 with alpha, 0..1 each) to the
+/// output's samples: colour converted from sRGB to the output's space, alpha passed through,
+/// values rounded to the nearest level.
 pub fn quantize_row(src: &[f32], src_channels: usize, spec: &OutputSpec, dst: &mut [u8]) {
-    let gray = spec.samples <= 2;
-    let alpha = spec.has_alpha();
+    let width = spec.width;
+    let colour_spp = spec.colour.model().samples();
+    let samples = spec.samples();
+    let rgb: Vec<f32> = src
+        .chunks_exact(src_channels)
+        .take(width)
+        .flat_map(|px| [px[0], px[1], px[2]])
+        .collect();
+    let mut device = vec![0.0f32; width * colour_spp];
+    spec.colour.from_srgb(&rgb, &mut device);
     let max = if spec.bits == 8 { 255.0 } else { 65535.0 };
     let mut put = |i: usize, v: f32| {
         let q = (v.clamp(0.0, 1.0) * max + 0.5) as u16;
@@ -130,18 +140,13 @@ pub fn quantize_row(src: &[f32], src_channels: usize, spec: &OutputSpec, dst: &m
             dst[2 * i..2 * i + 2].copy_from_slice(&q.to_le_bytes());
         }
     };
-    for x in 0..spec.width {
-        let px = &src[x * src_channels..][..src_channels];
-        let at = x * spec.samples;
-        if gray {
-            put(at, 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2]);
-        } else {
-            for (c, v) in px[..3].iter().enumerate() {
-                put(at + c, *v);
-            }
+    for x in 0..width {
+        let at = x * samples;
+        for (c, v) in device[x * colour_spp..][..colour_spp].iter().enumerate() {
+            put(at + c, *v);
         }
-        if alpha {
-            put(at + spec.samples - 1, px[3]);
+        if spec.alpha {
+            put(at + colour_spp, src[x * src_channels + 3]);
         }
     }
 }
@@ -338,7 +343,7 @@ impl StreamedTiff {
                 &self.spec,
                 &mut row,
             );
-            apply_predictor(&mut row, self.spec.samples, self.spec.bits);
+            apply_predictor(&mut row, self.spec.samples(), self.spec.bits);
             self.pending.extend_from_slice(&row);
             self.rows_written += 1;
             let full = self.pending.len() == self.layout.rows_per_strip * row_bytes;
@@ -507,8 +512,12 @@ fn header(bigtiff: bool, ifd_at: u64) -> Vec<u8> {
 
 /// The image's directory and its out-of-line values, to be written at file offset `at`.
 fn directory(spec: &OutputSpec, layout: &StripLayout, bigtiff: bool, at: u64) -> Vec<u8> {
-    let bits = vec![u16::from(spec.bits); spec.samples];
-    let photometric = if spec.samples <= 2 { 1 } else { 2 };
+    let bits = vec![u16::from(spec.bits); spec.samples()];
+    let photometric = match spec.colour.model() {
+        ColourModel::Gray => 1,
+        ColourModel::Rgb => 2,
+        ColourModel::Cmyk => 5,
+    };
     let mut e = vec![
         long(256, spec.width as u32),
         long(257, spec.height as u32),
@@ -516,7 +525,7 @@ fn directory(spec: &OutputSpec, layout: &StripLayout, bigtiff: bool, at: u64) ->
         shorts(259, &[spec.compression.tag()]),
         shorts(262, &[photometric]),
         offsets(273, &layout.offsets, bigtiff),
-        shorts(277, &[spec.samples as u16]),
+        shorts(277, &[spec.samples() as u16]),
         long(278, layout.rows_per_strip as u32),
         offsets(279, &layout.counts, bigtiff),
     ];
@@ -538,15 +547,19 @@ fn directory(spec: &OutputSpec, layout: &StripLayout, bigtiff: bool, at: u64) ->
     if spec.compression != Compression::None {
         e.push(shorts(317, &[2]));
     }
-    if spec.has_alpha() {
+    if spec.colour.model() == ColourModel::Cmyk {
+        // InkSet: the four samples are cyan, magenta, yellow and black.
+        e.push(shorts(332, &[1]));
+    }
+    if spec.alpha {
         e.push(shorts(338, &[2]));
     }
-    if let Some(icc) = &spec.icc {
+    if let Some(icc) = spec.colour.icc() {
         e.push(Entry {
             tag: 34675,
             kind: UNDEFINED,
             count: icc.len() as u64,
-            bytes: icc.clone(),
+            bytes: icc.to_vec(),
         });
     }
     serialize_ifd(&e, bigtiff, at)
@@ -605,10 +618,10 @@ mod tests {
         OutputSpec {
             width,
             height,
-            samples: 3,
+            colour: OutputColour::srgb(),
+            alpha: false,
             bits: 8,
             resolution: None,
-            icc: None,
             bigtiff: None,
             compression: Compression::Lzw,
         }

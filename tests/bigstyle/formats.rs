@@ -71,7 +71,6 @@ fn unsupported_layouts_are_refused_in_one_line() {
         ("bilevel", "1 bits per sample"),
         ("float32", "32 bits per sample"),
         ("palette8", "RGBPalette"),
-        ("cmyk8", "CMYK"),
     ] {
         let input = data(&format!("formats/{name}.tif"));
         let output = dir.path().join(format!("{name}.out.tif"));

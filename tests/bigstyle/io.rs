@@ -7,7 +7,7 @@ use bigstyle::Options;
 use tiff::encoder::{colortype, Rational, TiffEncoder};
 use tiff::tags::{ResolutionUnit, Tag};
 
-use crate::common::{photo, read_tiff, run};
+use crate::common::{data, photo, read_tiff, run};
 
 fn fast_opts() -> Options {
     Options {
@@ -29,7 +29,7 @@ fn rgba16_keeps_depth_alpha_resolution_and_icc() {
         }
         samples.push((i as u16).wrapping_mul(977));
     }
-    let icc: Vec<u8> = (0..300u32).map(|i| (i * 13 % 256) as u8).collect();
+    let icc = std::fs::read(data("icc/compatibleWithAdobeRGB1998.icc")).unwrap();
     let input = dir.path().join("in.tif");
     {
         let mut enc = TiffEncoder::new(File::create(&input).unwrap()).unwrap();

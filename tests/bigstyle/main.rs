@@ -1,6 +1,7 @@
 //! bigstyle's test suite, in one binary so that burn is linked once.
 
 mod cli;
+mod colour;
 mod common;
 mod formats;
 mod golden;
