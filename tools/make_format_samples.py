@@ -3,9 +3,15 @@
 float, CMYK, profiled Adobe RGB / CMYK / gray) for bigstyle's format tests, with tifffile; the
 profiled colours are converted from the sRGB photo with Little CMS (PIL's ImageCms).
 
+Palette images of 1, 2 and 4 bits are written by hand (tifffile packs only 8-bit palettes) and
+recompressed/tiled with libtiff's tiffcp (apt-get install libtiff-tools); each palette file gets a
+`.expected.png` with its colours looked up here, independently of bigstyle's decoder.
+
 Usage: python3 tools/make_format_samples.py tests/data/formats
 """
 import io
+import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,6 +67,49 @@ def profiled(d: Path, rgb: np.ndarray) -> None:
                      extratags=tag("Gray.icc"), **res)
 
 
+def write_palette(path: Path, index: np.ndarray, bits: int, colormap: np.ndarray) -> None:
+    """An uncompressed single-strip palette TIFF with `bits` per index (MSB first)."""
+    h, w = index.shape
+    rows = [np.packbits(np.unpackbits(r[:, None], axis=1)[:, 8 - bits:].reshape(-1)).tobytes()
+            for r in index.astype(np.uint8)]
+    pixels = b"".join(rows)
+    cmap = colormap.astype("<u2").tobytes()
+    entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, bits), (259, 3, 1, 1),
+               (262, 3, 1, 3), (273, 4, 1, None), (277, 3, 1, 1), (278, 4, 1, h),
+               (279, 4, 1, len(pixels)), (284, 3, 1, 1), (320, 3, colormap.size, None)]
+    ifd_at = 8
+    ifd_len = 2 + 12 * len(entries) + 4
+    cmap_at = ifd_at + ifd_len
+    data_at = cmap_at + len(cmap)
+    out = bytearray(b"II*\0" + struct.pack("<I", ifd_at) + struct.pack("<H", len(entries)))
+    for tag, kind, count, value in entries:
+        value = {273: data_at, 320: cmap_at}.get(tag, value)
+        packed = struct.pack("<H", value) + b"\0\0" if kind == 3 else struct.pack("<I", value)
+        out += struct.pack("<HHI", tag, kind, count) + packed
+    out += struct.pack("<I", 0) + cmap + pixels
+    path.write_bytes(bytes(out))
+
+
+def palettes(d: Path, rgb: np.ndarray) -> None:
+    gray = np.asarray(Image.fromarray(rgb).convert("L")).astype(np.uint16)
+    for bits, options in [(4, ["-c", "lzw", "-t", "-w", "16", "-l", "16"]),
+                          (2, ["-c", "packbits", "-r", "7"]),
+                          (1, ["-c", "zip", "-r", "9"])]:
+        entries = 1 << bits
+        index = (gray * entries // 256).astype(np.uint8)
+        levels = np.arange(entries, dtype=np.uint32)
+        colormap = np.stack([levels * 65535 // (entries - 1),
+                             (entries - 1 - levels) * 65535 // (entries - 1),
+                             (levels * 40503 + 12345) % 65536]).astype(np.uint16)
+        name = f"palette{bits}"
+        raw = d / f"{name}.raw.tif"
+        write_palette(raw, index, bits, colormap)
+        subprocess.run(["tiffcp", *options, str(raw), str(d / f"{name}.tif")], check=True)
+        raw.unlink()
+        expected = ((colormap.astype(np.uint32) + 128) // 257).astype(np.uint8).T[index]
+        Image.fromarray(expected).save(d / f"{name}.expected.png")
+
+
 def main(out: str) -> None:
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
@@ -75,11 +124,14 @@ def main(out: str) -> None:
     levels = np.arange(256, dtype=np.uint16)
     colormap = np.stack([levels * 257, (255 - levels) * 257, (levels * 7 % 256) * 257])
     tifffile.imwrite(d / "palette8.tif", index, photometric="palette", colormap=colormap)
+    expected = ((colormap.astype(np.uint32) + 128) // 257).astype(np.uint8).T[index]
+    Image.fromarray(expected).save(d / "palette8.expected.png")
     tifffile.imwrite(d / "float32.tif", rgb.astype(np.float32) / 255, photometric="rgb")
     tifffile.imwrite(d / "bilevel.tif", rgb[..., 0] > 128, photometric="minisblack")
     cmyk = np.concatenate([255 - rgb, np.zeros((H, W, 1), np.uint8)], axis=2)
     tifffile.imwrite(d / "cmyk8.tif", cmyk, photometric="separated")
     profiled(d, rgb)
+    palettes(d, rgb)
     print("wrote", sorted(p.name for p in d.iterdir()))
 
 

@@ -2,6 +2,7 @@
 //! writers that take finished rows (memory-mapped or streamed TIFF, PNG, JPEG).
 
 pub mod output;
+mod palette;
 pub mod reader;
 pub mod tiff_out;
 

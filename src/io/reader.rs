@@ -13,6 +13,7 @@ use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 use tiff::ColorType;
 
+use super::palette::Palette;
 use super::{ColorLayout, ImageInfo, Resolution, Window};
 use crate::colour::{ColourOptions, InputColour};
 use crate::error::{Error, Result};
@@ -39,6 +40,10 @@ struct TiffBands {
     planar: bool,
     /// Chunks in one plane (planar layout).
     chunks_per_plane: usize,
+    /// Palette images are decoded here, not by the tiff crate.
+    palette: Option<Palette>,
+    /// Largest decoded chunk allowed (bytes).
+    chunk_limit: usize,
 }
 
 /// An input image that hands out windows of its reflection-padded pixels.
@@ -231,8 +236,9 @@ const INK_SET: u16 = 332;
 
 fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let buffer_limit = usize::try_from(chunk_limit.max(64 << 20)).unwrap_or(usize::MAX);
     let mut limits = Limits::default();
-    limits.decoding_buffer_size = usize::try_from(chunk_limit.max(64 << 20)).unwrap_or(usize::MAX);
+    limits.decoding_buffer_size = buffer_limit;
     let mut decoder = Decoder::new(BufReader::new(file))
         .map_err(|e| decode_error(path, e))?
         .with_limits(limits);
@@ -242,31 +248,7 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     };
     let (width, height) = decoder.dimensions().map_err(|e| decode_error(path, e))?;
     let (width, height) = (width as usize, height as usize);
-    let color = decoder.colortype().map_err(|e| decode_error(path, e))?;
-    let (layout, bits) = match color {
-        ColorType::Gray(b) => (ColorLayout::Gray, b),
-        ColorType::GrayA(b) => (ColorLayout::GrayAlpha, b),
-        ColorType::RGB(b) => (ColorLayout::Rgb, b),
-        ColorType::RGBA(b) => (ColorLayout::Rgba, b),
-        ColorType::CMYK(b) => (ColorLayout::Cmyk, b),
-        ColorType::CMYKA(b) => (ColorLayout::CmykAlpha, b),
-        // The tiff crate reports gray + alpha as two-band data; the photometric tag says gray.
-        ColorType::Multiband {
-            bit_depth,
-            num_samples: 2,
-        } if decoder
-            .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
-            .ok()
-            .flatten()
-            == Some(1) =>
-        {
-            (ColorLayout::GrayAlpha, bit_depth)
-        }
-        other => return Err(unsupported(format!("colour type {other:?}"))),
-    };
-    if bits != 8 && bits != 16 {
-        return Err(unsupported(format!("{bits} bits per sample")));
-    }
+    let (layout, bits, palette) = sample_layout(&mut decoder, path)?;
     let sample_formats = decoder
         .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .map_err(|e| decode_error(path, e))?
@@ -330,8 +312,50 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         chunks_across,
         planar: planar == 2,
         chunks_per_plane: height.div_ceil(band_height.max(1)) * chunks_across,
+        palette,
+        chunk_limit: buffer_limit,
     };
     Ok((info, Source::Tiff(Box::new(bands)), band_height.max(1)))
+}
+
+/// PhotometricInterpretation of palette (indexed colour) images.
+const PHOTOMETRIC_PALETTE: u16 = 3;
+
+/// The image's channel layout and bits per sample; palette images are expanded to 8-bit RGB.
+fn sample_layout(
+    decoder: &mut Decoder<BufReader<File>>,
+    path: &Path,
+) -> Result<(ColorLayout, u8, Option<Palette>)> {
+    let unsupported = |reason: String| Error::Unsupported {
+        path: path.into(),
+        reason,
+    };
+    let photometric = decoder
+        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+        .map_err(|e| decode_error(path, e))?;
+    if photometric == Some(PHOTOMETRIC_PALETTE) {
+        let palette = Palette::from_tags(decoder, path)?;
+        return Ok((ColorLayout::Rgb, 8, Some(palette)));
+    }
+    let color = decoder.colortype().map_err(|e| decode_error(path, e))?;
+    let (layout, bits) = match color {
+        ColorType::Gray(b) => (ColorLayout::Gray, b),
+        ColorType::GrayA(b) => (ColorLayout::GrayAlpha, b),
+        ColorType::RGB(b) => (ColorLayout::Rgb, b),
+        ColorType::RGBA(b) => (ColorLayout::Rgba, b),
+        ColorType::CMYK(b) => (ColorLayout::Cmyk, b),
+        ColorType::CMYKA(b) => (ColorLayout::CmykAlpha, b),
+        // The tiff crate reports gray + alpha as two-band data; the photometric tag says gray.
+        ColorType::Multiband {
+            bit_depth,
+            num_samples: 2,
+        } if photometric == Some(1) => (ColorLayout::GrayAlpha, bit_depth),
+        other => return Err(unsupported(format!("colour type {other:?}"))),
+    };
+    if bits != 8 && bits != 16 {
+        return Err(unsupported(format!("{bits} bits per sample")));
+    }
+    Ok((layout, bits, None))
 }
 
 fn compression_name(code: u16) -> String {
@@ -386,13 +410,23 @@ fn decode_band(
     for plane in 0..planes {
         for across in 0..t.chunks_across {
             let chunk = plane * t.chunks_per_plane + index * t.chunks_across + across;
-            let data = widen(t.decoder.read_chunk(chunk as u32)?)?;
             let (data_w, data_h) = match t.chunk_type {
                 ChunkType::Strip => (info.width, rows),
                 ChunkType::Tile => {
                     let (dw, dh) = t.decoder.chunk_data_dimensions(chunk as u32);
                     (dw as usize, dh as usize)
                 }
+            };
+            let data = match &t.palette {
+                // Tiles are stored whole, padding included.
+                Some(palette) => {
+                    let (w, h) = match t.chunk_type {
+                        ChunkType::Strip => (data_w, data_h),
+                        ChunkType::Tile => (t.chunk_w, band_height),
+                    };
+                    palette.read_chunk(t.decoder.inner(), chunk, w, h, t.chunk_limit)?
+                }
+                None => widen(t.decoder.read_chunk(chunk as u32)?)?,
             };
             let samples = chunk_samples;
             // Tiles may come back padded to the full tile width or cropped to the image.

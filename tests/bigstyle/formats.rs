@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use bigstyle::io::tiff_out::Compression;
+use bigstyle::io::{ColorLayout, InputImage};
 use bigstyle::stats::StatsMode;
+use bigstyle::tiling::Rect;
 use bigstyle::Options;
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;
@@ -70,7 +72,6 @@ fn unsupported_layouts_are_refused_in_one_line() {
     for (name, why) in [
         ("bilevel", "1 bits per sample"),
         ("float32", "32 bits per sample"),
-        ("palette8", "RGBPalette"),
     ] {
         let input = data(&format!("formats/{name}.tif"));
         let output = dir.path().join(format!("{name}.out.tif"));
@@ -90,6 +91,32 @@ fn unsupported_layouts_are_refused_in_one_line() {
         assert!(!output.exists());
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn palette_images_decode_to_their_colours() {
+    // 8-bit strips (uncompressed), 4-bit LZW tiles, 2-bit PackBits strips, 1-bit Deflate strips;
+    // each beside the RGB its colour map gives (looked up by the sample tool, not by bigstyle).
+    for bits in [8, 4, 2, 1] {
+        let mut palette = InputImage::open(&data(&format!("formats/palette{bits}.tif"))).unwrap();
+        let mut expected =
+            InputImage::open(&data(&format!("formats/palette{bits}.expected.png"))).unwrap();
+        let info = palette.info().clone();
+        assert_eq!(
+            (info.layout, info.bits),
+            (ColorLayout::Rgb, 8),
+            "{bits} bits"
+        );
+        let all = Rect {
+            x0: 0,
+            y0: 0,
+            x1: info.width,
+            y1: info.height,
+        };
+        let got = palette.read_window(all).unwrap();
+        let want = expected.read_window(all).unwrap();
+        assert!(got.planes == want.planes, "palette{bits}: colours differ");
+    }
 }
 
 /// Writes a gray image of 8 or 16 bits: a TIFF with the given compression, or with alpha a PNG
