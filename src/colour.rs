@@ -371,11 +371,24 @@ impl IccInput {
     }
 }
 
+/// Creation date written into the sRGB profile's header (ICC dateTimeNumber: year, month, day,
+/// hours, minutes, seconds as big-endian u16), so that the same input gives the same output bytes
+/// (Little CMS would stamp the current time).
+const SRGB_PROFILE_DATE: [u16; 6] = [2026, 1, 1, 0, 0, 0];
+
 /// The bytes of Little CMS's sRGB profile, to tag sRGB output made from profiled input.
 fn srgb_profile_bytes() -> Result<Vec<u8>> {
-    Profile::new_srgb()
+    let mut bytes = Profile::new_srgb()
         .icc()
-        .map_err(|e| Error::InvalidOption(format!("cannot serialise the sRGB profile: {e}")))
+        .map_err(|e| Error::InvalidOption(format!("cannot serialise the sRGB profile: {e}")))?;
+    let date: Vec<u8> = SRGB_PROFILE_DATE
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    if let Some(field) = bytes.get_mut(24..36) {
+        field.copy_from_slice(&date);
+    }
+    Ok(bytes)
 }
 
 /// How stylized sRGB becomes the output's samples.
@@ -610,8 +623,11 @@ mod tests {
         assert!((rgb[0] - rgb[1]).abs() < 1e-3 && (rgb[1] - rgb[2]).abs() < 1e-3);
         let as_rgb = colour.output(true, false).unwrap();
         assert_eq!(as_rgb.model(), ColourModel::Rgb);
-        let tag = Profile::new_icc(as_rgb.icc().unwrap()).unwrap();
+        let srgb = as_rgb.icc().unwrap();
+        let tag = Profile::new_icc(srgb).unwrap();
         assert_eq!(tag.color_space(), ColorSpaceSignature::RgbData);
+        // A fixed date, not the time of the run: the same input gives the same bytes.
+        assert_eq!(&srgb[24..28], &[0x07, 0xEA, 0, 1]);
         let kept = colour.output(true, true).unwrap();
         assert_eq!(kept.icc(), Some(gray_profile.as_slice()));
         let mut back = [0.0];

@@ -1,9 +1,10 @@
 //! bigstyle: neural style transfer for huge images.
 //!
-//! The image is cut into stride-aligned overlapping tiles ([`tiling`]), normalised with
-//! statistics of the whole image ([`stats`]), run tile by tile through the generator
-//! ([`model`]), blended with feathered seams ([`blend`]) and streamed to a memory-mapped output
-//! ([`io`]); [`pipeline`] connects the stages and [`cli`] is the command line on top.
+//! The image is read in sRGB ([`colour`] converts from its profile and back), cut into
+//! stride-aligned overlapping tiles ([`tiling`]), normalised with statistics of the whole image
+//! ([`stats`]), run tile by tile through the generator ([`model`]), blended with feathered seams
+//! ([`blend`]) and streamed to a memory-mapped output ([`io`]); [`pipeline`] connects the stages
+//! and [`cli`] is the command line on top.
 
 pub mod blend;
 pub mod cli;

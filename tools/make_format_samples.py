@@ -52,6 +52,8 @@ def profiled(d: Path, rgb: np.ndarray) -> None:
     res = dict(resolution=(300, 300), resolutionunit="INCH")
     tag = lambda name: [(34675, 7, len(icc(name)), icc(name), True)]
     cmyk = convert(rgb, "FOGRA39L-argyll.icc", "CMYK")
+    Image.fromarray(cmyk, "CMYK").save(d / "cmyk-fogra.jpg", quality=90,
+                                      icc_profile=icc("FOGRA39L-argyll.icc"))
     tifffile.imwrite(d / "cmyk8-fogra.tif", cmyk, photometric="separated",
                      compression="zlib", extratags=tag("FOGRA39L-argyll.icc"), **res)
     alpha = (np.arange(W * H, dtype=np.uint32).reshape(H, W, 1) * 977 % 65536).astype(np.uint16)

@@ -456,6 +456,20 @@ fn decode_band(
     Ok(band)
 }
 
+/// Whether a JPEG holds CMYK (or YCCK), which the `image` crate converts to RGB without its
+/// profile: only the headers are read.
+fn is_cmyk_jpeg(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut decoder = zune_jpeg::JpegDecoder::new(BufReader::new(file));
+    decoder.decode_headers().is_ok()
+        && matches!(
+            decoder.input_colorspace(),
+            Some(zune_core::colorspace::ColorSpace::CMYK | zune_core::colorspace::ColorSpace::YCCK)
+        )
+}
+
 fn open_other(path: &Path, limit: u64) -> Result<Opened> {
     let decode_err = |e: image::ImageError| match e {
         image::ImageError::Unsupported(u) => Error::Unsupported {
@@ -472,6 +486,7 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    let reader_format = reader.format();
     let format = reader
         .format()
         .map(|f| format!("{f:?}").to_lowercase())
@@ -492,6 +507,14 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
                  (about {} needed); convert it to TIFF, which is streamed",
                 crate::memory::format_size(needed)
             ),
+        });
+    }
+    if reader_format == Some(image::ImageFormat::Jpeg) && is_cmyk_jpeg(path) {
+        return Err(Error::Unsupported {
+            path: path.into(),
+            reason: "CMYK in this format is decoded to RGB without its profile; \
+                     convert it to a CMYK TIFF to keep its colours"
+                .into(),
         });
     }
     let icc = decoder.icc_profile().ok().flatten();

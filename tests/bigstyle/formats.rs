@@ -70,10 +70,11 @@ fn tiled_and_planar_layouts_decode_alike() {
 fn unsupported_layouts_are_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     for (name, why) in [
-        ("bilevel", "1 bits per sample"),
-        ("float32", "32 bits per sample"),
+        ("bilevel.tif", "1 bits per sample"),
+        ("float32.tif", "32 bits per sample"),
+        ("cmyk-fogra.jpg", "convert it to a CMYK TIFF"),
     ] {
-        let input = data(&format!("formats/{name}.tif"));
+        let input = data(&format!("formats/{name}"));
         let output = dir.path().join(format!("{name}.out.tif"));
         let out = bigstyle(&[
             "-q",
