@@ -134,6 +134,10 @@ def main(out: str) -> None:
     tifffile.imwrite(d / "cmyk8.tif", cmyk, photometric="separated")
     profiled(d, rgb)
     palettes(d, rgb)
+    # JPEG-in-TIFF (YCbCr, 2x2 subsampled), and libtiff's own RGB decode of it through PIL.
+    tifffile.imwrite(d / "jpeg-ycbcr.tif", rgb, photometric="ycbcr", compression="jpeg",
+                     rowsperstrip=16)
+    Image.open(d / "jpeg-ycbcr.tif").convert("RGB").save(d / "jpeg-ycbcr.expected.png")
     print("wrote", sorted(p.name for p in d.iterdir()))
 
 

@@ -40,8 +40,8 @@ struct TiffBands {
     planar: bool,
     /// Chunks in one plane (planar layout).
     chunks_per_plane: usize,
-    /// Palette images are decoded here, not by the tiff crate.
-    palette: Option<Palette>,
+    /// How chunks become samples.
+    decoding: Decoding,
     /// Largest decoded chunk allowed (bytes).
     chunk_limit: usize,
 }
@@ -248,7 +248,7 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     };
     let (width, height) = decoder.dimensions().map_err(|e| decode_error(path, e))?;
     let (width, height) = (width as usize, height as usize);
-    let (layout, bits, palette) = sample_layout(&mut decoder, path)?;
+    let (layout, bits, decoding) = sample_layout(&mut decoder, path)?;
     let sample_formats = decoder
         .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .map_err(|e| decode_error(path, e))?
@@ -312,7 +312,7 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         chunks_across,
         planar: planar == 2,
         chunks_per_plane: height.div_ceil(band_height.max(1)) * chunks_across,
-        palette,
+        decoding,
         chunk_limit: buffer_limit,
     };
     Ok((info, Source::Tiff(Box::new(bands)), band_height.max(1)))
@@ -321,11 +321,25 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
 /// PhotometricInterpretation of palette (indexed colour) images.
 const PHOTOMETRIC_PALETTE: u16 = 3;
 
-/// The image's channel layout and bits per sample; palette images are expanded to 8-bit RGB.
+/// TIFF compression code of JPEG (the current, "new-style" scheme).
+const COMPRESSION_JPEG: u16 = 7;
+
+/// How a TIFF's chunks become bigstyle's samples.
+enum Decoding {
+    /// The tiff crate's samples as they are.
+    Samples,
+    /// Indices expanded through the colour map (decoded here: the tiff crate cannot).
+    Palette(Palette),
+    /// JPEG-compressed YCbCr: the tiff crate returns upsampled YCbCr, converted here to RGB.
+    JpegYCbCr,
+}
+
+/// The image's channel layout and bits per sample, and how its chunks are decoded; palette and
+/// JPEG YCbCr images become 8-bit RGB.
 fn sample_layout(
     decoder: &mut Decoder<BufReader<File>>,
     path: &Path,
-) -> Result<(ColorLayout, u8, Option<Palette>)> {
+) -> Result<(ColorLayout, u8, Decoding)> {
     let unsupported = |reason: String| Error::Unsupported {
         path: path.into(),
         reason,
@@ -335,8 +349,11 @@ fn sample_layout(
         .map_err(|e| decode_error(path, e))?;
     if photometric == Some(PHOTOMETRIC_PALETTE) {
         let palette = Palette::from_tags(decoder, path)?;
-        return Ok((ColorLayout::Rgb, 8, Some(palette)));
+        return Ok((ColorLayout::Rgb, 8, Decoding::Palette(palette)));
     }
+    let compression = decoder
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .map_err(|e| decode_error(path, e))?;
     let color = decoder.colortype().map_err(|e| decode_error(path, e))?;
     let (layout, bits) = match color {
         ColorType::Gray(b) => (ColorLayout::Gray, b),
@@ -350,12 +367,15 @@ fn sample_layout(
             bit_depth,
             num_samples: 2,
         } if photometric == Some(1) => (ColorLayout::GrayAlpha, bit_depth),
+        ColorType::YCbCr(8) if compression == Some(COMPRESSION_JPEG) => {
+            return Ok((ColorLayout::Rgb, 8, Decoding::JpegYCbCr));
+        }
         other => return Err(unsupported(format!("colour type {other:?}"))),
     };
     if bits != 8 && bits != 16 {
         return Err(unsupported(format!("{bits} bits per sample")));
     }
-    Ok((layout, bits, None))
+    Ok((layout, bits, Decoding::Samples))
 }
 
 fn compression_name(code: u16) -> String {
@@ -394,6 +414,23 @@ fn widen(result: DecodingResult) -> tiff::TiffResult<Vec<u16>> {
     }
 }
 
+/// Converts 8-bit YCbCr (interleaved, full range as JPEG codes it) to RGB with the JFIF
+/// equations, as libjpeg does for libtiff's `JPEGCOLORMODE_RGB`.
+fn ycbcr_to_rgb(mut samples: Vec<u16>) -> Vec<u16> {
+    for px in samples.chunks_exact_mut(3) {
+        let (y, cb, cr) = (
+            f32::from(px[0]),
+            f32::from(px[1]) - 128.0,
+            f32::from(px[2]) - 128.0,
+        );
+        let level = |v: f32| (v.round().clamp(0.0, 255.0)) as u16;
+        px[0] = level(y + 1.402 * cr);
+        px[1] = level(y - 0.344_136 * cb - 0.714_136 * cr);
+        px[2] = level(y + 1.772 * cb);
+    }
+    samples
+}
+
 /// Decodes band `index` (one strip, or one row of tiles, per plane) into full-width interleaved
 /// rows.
 fn decode_band(
@@ -417,16 +454,17 @@ fn decode_band(
                     (dw as usize, dh as usize)
                 }
             };
-            let data = match &t.palette {
+            let data = match &t.decoding {
                 // Tiles are stored whole, padding included.
-                Some(palette) => {
+                Decoding::Palette(palette) => {
                     let (w, h) = match t.chunk_type {
                         ChunkType::Strip => (data_w, data_h),
                         ChunkType::Tile => (t.chunk_w, band_height),
                     };
                     palette.read_chunk(t.decoder.inner(), chunk, w, h, t.chunk_limit)?
                 }
-                None => widen(t.decoder.read_chunk(chunk as u32)?)?,
+                Decoding::JpegYCbCr => ycbcr_to_rgb(widen(t.decoder.read_chunk(chunk as u32)?)?),
+                Decoding::Samples => widen(t.decoder.read_chunk(chunk as u32)?)?,
             };
             let samples = chunk_samples;
             // Tiles may come back padded to the full tile width or cropped to the image.

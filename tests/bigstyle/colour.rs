@@ -348,3 +348,53 @@ fn verbose_says_what_is_assumed_and_bad_profiles_are_refused() {
         "ignored profile is copied"
     );
 }
+
+#[test]
+fn png_keeps_its_profile_and_alpha() {
+    use image::{ImageDecoder, ImageEncoder};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    let profile = std::fs::read(data("icc/compatibleWithAdobeRGB1998.icc")).unwrap();
+    let rgba: Vec<u16> = photo(48, 40)
+        .pixels()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            [p[0], p[1], p[2]]
+                .map(|v| u16::from(v) * 257)
+                .into_iter()
+                .chain([(i * 331 % 65536) as u16])
+        })
+        .collect();
+    {
+        let mut enc = image::codecs::png::PngEncoder::new(File::create(&input).unwrap());
+        enc.set_icc_profile(profile.clone()).unwrap();
+        let bytes: Vec<u8> = rgba.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        enc.write_image(&bytes, 48, 40, image::ExtendedColorType::Rgba16)
+            .unwrap();
+    }
+    let output = dir.path().join("out.png");
+    run(&input, &output, &opts());
+    let mut decoder =
+        image::codecs::png::PngDecoder::new(std::io::BufReader::new(File::open(&output).unwrap()))
+            .unwrap();
+    assert_eq!(decoder.color_type(), image::ColorType::Rgba16);
+    assert_eq!(decoder.icc_profile().unwrap(), Some(profile));
+    let out = image::DynamicImage::from_decoder(decoder)
+        .unwrap()
+        .into_rgba16();
+    let alpha_in: Vec<u16> = rgba.iter().skip(3).step_by(4).copied().collect();
+    let alpha_out: Vec<u16> = out.pixels().map(|p| p[3]).collect();
+    assert_eq!(alpha_in, alpha_out);
+}
+
+#[test]
+fn info_tells_the_colour_handling() {
+    let input = data("formats/cmyk8-fogra.tif");
+    let info = crate::common::bigstyle_json(&["info", "--json", input.to_str().unwrap()]);
+    assert_eq!(info["layout"], "Cmyk");
+    let colour = info["colour"].as_str().unwrap();
+    assert!(
+        colour.contains("FOGRA39L") && colour.contains("relative colorimetric"),
+        "{colour}"
+    );
+}

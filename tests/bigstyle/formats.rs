@@ -120,6 +120,33 @@ fn palette_images_decode_to_their_colours() {
     }
 }
 
+#[test]
+fn jpeg_in_tiff_decodes_like_libtiff() {
+    let mut jpeg = InputImage::open(&data("formats/jpeg-ycbcr.tif")).unwrap();
+    let mut expected = InputImage::open(&data("formats/jpeg-ycbcr.expected.png")).unwrap();
+    let info = jpeg.info().clone();
+    assert_eq!((info.layout, info.bits), (ColorLayout::Rgb, 8));
+    let all = Rect {
+        x0: 0,
+        y0: 0,
+        x1: info.width,
+        y1: info.height,
+    };
+    let got = jpeg.read_window(all).unwrap().planes;
+    let want = expected.read_window(all).unwrap().planes;
+    let diff: Vec<f32> = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs() * 255.0)
+        .collect();
+    let mean = diff.iter().sum::<f32>() / diff.len() as f32;
+    let worst = diff.iter().copied().fold(0.0, f32::max);
+    eprintln!("JPEG-in-TIFF vs libtiff: mean {mean:.2}, max {worst:.1} levels");
+    // Two JPEG decoders (zune-jpeg, libjpeg) differ in IDCT and chroma upsampling by a few
+    // levels; a YCbCr read as RGB or a wrong matrix is off by tens.
+    assert!(mean < 1.0 && worst < 12.0, "mean {mean}, max {worst}");
+}
+
 /// Writes a gray image of 8 or 16 bits: a TIFF with the given compression, or with alpha a PNG
 /// (the tiff crate's encoder has no gray + alpha); returns its samples.
 fn write_gray(
