@@ -41,38 +41,25 @@ impl Palette {
             reason,
         };
         let tag_error = |e: TiffError| broken(e.to_string());
-        let bits = decoder
-            .find_tag_unsigned::<u8>(Tag::BitsPerSample)
-            .map_err(tag_error)?
-            .unwrap_or(1);
-        if ![1, 2, 4, 8].contains(&bits) {
-            return Err(unsupported(format!("palette with {bits} bits per index")));
+        // Each property, its default, the values bigstyle decodes, and its name in the error.
+        let checks = [
+            (Tag::BitsPerSample, 1, &[1, 2, 4, 8][..], "bits per index"),
+            (Tag::SamplesPerPixel, 1, &[1], "samples per pixel"),
+            (Tag::Compression, 1, &[1, 5, 8, 32946, 32773], "compression"),
+            (Tag::Predictor, 1, &[1], "predictor"),
+        ];
+        let mut found = [0u16; 4];
+        for ((tag, default, supported, name), value) in checks.into_iter().zip(&mut found) {
+            *value = decoder
+                .find_tag_unsigned::<u16>(tag)
+                .map_err(tag_error)?
+                .unwrap_or(default);
+            if !supported.contains(value) {
+                return Err(unsupported(format!("palette with {name} {value}")));
+            }
         }
-        let samples = decoder
-            .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
-            .map_err(tag_error)?
-            .unwrap_or(1);
-        if samples != 1 {
-            return Err(unsupported(format!(
-                "palette with {samples} samples per pixel"
-            )));
-        }
-        let compression = decoder
-            .find_tag_unsigned::<u16>(Tag::Compression)
-            .map_err(tag_error)?
-            .unwrap_or(1);
-        if ![1, 5, 8, 32946, 32773].contains(&compression) {
-            return Err(unsupported(format!(
-                "palette with compression {compression}"
-            )));
-        }
-        let predictor = decoder
-            .find_tag_unsigned::<u16>(Tag::Predictor)
-            .map_err(tag_error)?
-            .unwrap_or(1);
-        if predictor != 1 {
-            return Err(unsupported(format!("palette with predictor {predictor}")));
-        }
+        let [bits, _, compression, _] = found;
+        let bits = bits as u8;
         let (offset_tag, count_tag) = match decoder.get_chunk_type() {
             tiff::decoder::ChunkType::Strip => (Tag::StripOffsets, Tag::StripByteCounts),
             tiff::decoder::ChunkType::Tile => (Tag::TileOffsets, Tag::TileByteCounts),

@@ -10,36 +10,19 @@ use std::fs::File;
 use std::path::Path;
 
 use bigstyle::colour::ColourOptions;
-use bigstyle::stats::StatsMode;
 use bigstyle::Options;
 use lcms2::{Flags, Intent, PixelFormat, Profile, Transform};
 use tiff::decoder::DecodingResult;
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;
 
-use crate::common::{bigstyle, data, photo, read_tiff, run, Decoded};
-
-fn opts() -> Options {
-    Options {
-        tile: Some(32),
-        overlap: 68,
-        stats: StatsMode::Thumbnail(64),
-        ..Options::default()
-    }
-}
+use crate::common::{bigstyle, data, photo, read_tiff, run, small_opts, tag_u32s, Decoded};
 
 fn icc_of(path: &Path) -> Option<Vec<u8>> {
     let mut dec = tiff::decoder::Decoder::new(File::open(path).unwrap()).unwrap();
     dec.find_tag(Tag::IccProfile)
         .unwrap()
         .map(|v| v.into_u8_vec().unwrap())
-}
-
-fn tag_u32s(path: &Path, tag: Tag) -> Option<Vec<u32>> {
-    let mut dec = tiff::decoder::Decoder::new(File::open(path).unwrap()).unwrap();
-    dec.find_tag(tag)
-        .unwrap()
-        .map(|v| v.into_u32_vec().unwrap())
 }
 
 fn format_of(colour: usize) -> PixelFormat {
@@ -181,12 +164,12 @@ fn against_reference(
     let srgb = to_srgb16(&original, colour, extra, bits, &profile);
     write_rgb16(&reference_in, original.width, original.height, &srgb);
     let reference_out = dir.path().join("reference-out.tif");
-    run(&reference_in, &reference_out, &opts());
+    run(&reference_in, &reference_out, &small_opts());
     // The sRGB result as it looks once written in the input's space.
     let reference = through_profile(&read_tiff(&reference_out).samples, colour, bits, &profile);
 
     let output = dir.path().join("out.tif");
-    run(&input, &output, &opts());
+    run(&input, &output, &small_opts());
     assert_eq!(
         icc_of(&output),
         Some(profile.clone()),
@@ -202,7 +185,7 @@ fn against_reference(
             ignore_icc: true,
             ..Default::default()
         },
-        ..opts()
+        ..small_opts()
     };
     run(&input, &ignored_path, &ignore);
     let ignored = read_tiff(&ignored_path);
@@ -249,13 +232,13 @@ fn cmyk_stays_cmyk_with_its_profile_and_alpha() {
 fn unprofiled_cmyk_round_trips_as_plain_inks() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.tif");
-    run(&data("formats/cmyk8.tif"), &output, &opts());
+    run(&data("formats/cmyk8.tif"), &output, &small_opts());
     let out = read_tiff(&output);
     assert_eq!(out.color, tiff::ColorType::CMYK(8));
     assert_eq!(icc_of(&output), None);
     // The same picture as the RGB file the CMYK sample was made from (C = 255 - R, …, K = 0).
     let rgb_out = dir.path().join("rgb.tif");
-    run(&data("formats/tiled-rgb8.tif"), &rgb_out, &opts());
+    run(&data("formats/tiled-rgb8.tif"), &rgb_out, &small_opts());
     let rgb = read_tiff(&rgb_out).samples;
     let from_inks: Vec<u16> = out
         .samples
@@ -279,14 +262,14 @@ fn profiled_gray_becomes_tagged_srgb_or_stays_gray() {
     let dir = tempfile::tempdir().unwrap();
     let input = data("formats/gray16-profiled.tif");
     let as_rgb = dir.path().join("rgb.tif");
-    run(&input, &as_rgb, &opts());
+    run(&input, &as_rgb, &small_opts());
     assert_eq!(read_tiff(&as_rgb).color, tiff::ColorType::RGB(16));
     let tag = Profile::new_icc(&icc_of(&as_rgb).unwrap()).unwrap();
     assert_eq!(tag.color_space(), lcms2::ColorSpaceSignature::RgbData);
     let kept = dir.path().join("gray.tif");
     let keep = Options {
         keep_gray: true,
-        ..opts()
+        ..small_opts()
     };
     run(&input, &kept, &keep);
     assert_eq!(read_tiff(&kept).color, tiff::ColorType::Gray(16));
@@ -298,7 +281,7 @@ fn cmyk_to_png_is_srgb_with_an_srgb_profile() {
     use image::ImageDecoder;
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("out.png");
-    run(&data("formats/cmyk8-fogra.tif"), &png, &opts());
+    run(&data("formats/cmyk8-fogra.tif"), &png, &small_opts());
     let mut decoder =
         image::codecs::png::PngDecoder::new(std::io::BufReader::new(File::open(&png).unwrap()))
             .unwrap();
@@ -373,7 +356,7 @@ fn png_keeps_its_profile_and_alpha() {
             .unwrap();
     }
     let output = dir.path().join("out.png");
-    run(&input, &output, &opts());
+    run(&input, &output, &small_opts());
     let mut decoder =
         image::codecs::png::PngDecoder::new(std::io::BufReader::new(File::open(&output).unwrap()))
             .unwrap();

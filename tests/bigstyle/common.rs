@@ -133,6 +133,24 @@ pub fn bigstyle(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Options for small test images: 32 px tiles with exact-tiling overlap, thumbnail statistics.
+pub fn small_opts() -> Options {
+    Options {
+        tile: Some(32),
+        overlap: 68,
+        stats: bigstyle::stats::StatsMode::Thumbnail(64),
+        ..Options::default()
+    }
+}
+
+/// A TIFF tag of unsigned values, if the file has it.
+pub fn tag_u32s(path: &Path, tag: tiff::tags::Tag) -> Option<Vec<u32>> {
+    let mut dec = Decoder::new(File::open(path).unwrap()).unwrap();
+    dec.find_tag(tag)
+        .unwrap()
+        .map(|v| v.into_u32_vec().unwrap())
+}
+
 /// Runs the library pipeline from `input` to `output` with the CPU engine.
 pub fn run(input: &Path, output: &Path, opts: &Options) {
     stylize_file(&model(), input, output, opts, &mut NoProgress).unwrap();

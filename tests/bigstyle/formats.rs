@@ -6,28 +6,12 @@ use std::path::{Path, PathBuf};
 
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::{ColorLayout, InputImage};
-use bigstyle::stats::StatsMode;
 use bigstyle::tiling::Rect;
 use bigstyle::Options;
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;
 
-use crate::common::{bigstyle, data, photo, read_tiff, run};
-
-fn opts() -> Options {
-    Options {
-        tile: Some(32),
-        overlap: 68,
-        stats: StatsMode::Thumbnail(64),
-        ..Options::default()
-    }
-}
-fn tag_u32s(path: &Path, tag: Tag) -> Option<Vec<u32>> {
-    let mut dec = tiff::decoder::Decoder::new(File::open(path).unwrap()).unwrap();
-    dec.find_tag(tag)
-        .unwrap()
-        .map(|v| v.into_u32_vec().unwrap())
-}
+use crate::common::{bigstyle, data, photo, read_tiff, run, small_opts, tag_u32s};
 
 #[test]
 fn tiled_and_planar_layouts_decode_alike() {
@@ -36,7 +20,7 @@ fn tiled_and_planar_layouts_decode_alike() {
         .iter()
         .map(|name| {
             let out = dir.path().join(format!("{name}.tif"));
-            run(&data(&format!("formats/{name}.tif")), &out, &opts());
+            run(&data(&format!("formats/{name}.tif")), &out, &small_opts());
             (name.to_string(), out)
         })
         .collect();
@@ -216,7 +200,7 @@ fn gray_inputs_keep_depth_and_alpha_in_every_input_compression() {
                     .join(format!("g{k}-{bits}-{alpha}-{keep_gray}.out.tif"));
                 let o = Options {
                     keep_gray,
-                    ..opts()
+                    ..small_opts()
                 };
                 run(&input, &output, &o);
                 let out = read_tiff(&output);
@@ -261,7 +245,7 @@ fn output_compressions_and_formats_hold_the_same_pixels() {
             &out,
             &Options {
                 compression,
-                ..opts()
+                ..small_opts()
             },
         );
         let mut dec = tiff::decoder::Decoder::new(File::open(&out).unwrap()).unwrap();
@@ -272,7 +256,7 @@ fn output_compressions_and_formats_hold_the_same_pixels() {
     assert_eq!(outputs[0], outputs[1], "LZW changed pixels");
     assert_eq!(outputs[0], outputs[2], "Deflate changed pixels");
     let png = dir.path().join("out.png");
-    run(&input, &png, &opts());
+    run(&input, &png, &small_opts());
     let png: Vec<u16> = image::open(&png)
         .unwrap()
         .to_rgb8()
@@ -282,7 +266,7 @@ fn output_compressions_and_formats_hold_the_same_pixels() {
         .collect();
     assert_eq!(outputs[0], png, "PNG differs from TIFF");
     let jpg = dir.path().join("out.jpg");
-    run(&input, &jpg, &opts());
+    run(&input, &jpg, &small_opts());
     let jpg = image::open(&jpg).unwrap().to_rgb8();
     assert_eq!(jpg.dimensions(), (90, 70));
 }
