@@ -281,3 +281,56 @@ fn whole_decoded_input_larger_than_the_budget_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("too large to decode whole"), "{stderr}");
 }
+
+#[test]
+fn corrupted_samples_give_errors_not_panics() {
+    // Every committed sample (palette, CMYK, JPEG-in-TIFF, tiled, planar, profiled), truncated
+    // at several points and with bytes overwritten, is read whole: an image or an error, never a
+    // panic (the reader catches decoder panics itself, so one reaching here is a bug of ours).
+    let dir = tempfile::tempdir().unwrap();
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(data("formats"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tif"))
+        .collect();
+    samples.sort();
+    let (mut opened, mut refused) = (0, 0);
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for sample in &samples {
+        let bytes = std::fs::read(sample).unwrap();
+        for case in 0..12 {
+            let mut broken = bytes.clone();
+            if case < 4 {
+                broken.truncate(bytes.len() * (case + 1) / 5);
+            } else {
+                for _ in 0..(1 + case * 3) {
+                    let at = next(broken.len());
+                    broken[at] = next(256) as u8;
+                }
+            }
+            let path = dir.path().join("broken.tif");
+            std::fs::write(&path, &broken).unwrap();
+            let read = InputImage::open_within(&path, 64 << 20).and_then(|mut image| {
+                let info = image.info().clone();
+                image.read_window(Rect {
+                    x0: 0,
+                    y0: 0,
+                    x1: info.width,
+                    y1: info.height,
+                })
+            });
+            match read {
+                Ok(_) => opened += 1,
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    eprintln!("corrupted samples: {opened} read, {refused} refused");
+    assert!(refused > samples.len() * 4, "truncations must be refused");
+}
