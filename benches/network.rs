@@ -6,9 +6,10 @@
 
 use std::time::Instant;
 
-use bigstyle::model::cpu::CpuEngine;
-use bigstyle::model::{run_layers, Engine, LAYERS, NUM_LAYERS};
-use bigstyle::stats::{Accumulator, NetworkStats};
+use bigstyle::engine::cpu::CpuEngine;
+use bigstyle::engine::{forward_each, Engine};
+use bigstyle::network::StyleAffine;
+use bigstyle::norm::{Accumulator, NetworkStats};
 
 fn test_image(size: usize) -> Vec<f32> {
     // Smooth gradients plus texture: activations statistics like a photo's, no file needed.
@@ -33,14 +34,14 @@ fn main() {
     let size = args.first().copied().unwrap_or(1024);
     let reps = args.get(1).copied().unwrap_or(3);
     let engine = CpuEngine::builtin();
-    let weights = bigstyle::parse_style("0").unwrap();
-    let style = engine.weights().style_affine(&weights);
+    let net = engine.network();
+    let style = StyleAffine::new(net, &bigstyle::parse_style("0").unwrap()).unwrap();
     let image = test_image(size);
-    let mut per_layer = [0.0f64; NUM_LAYERS];
+    let mut per_layer = vec![0.0f64; net.len()];
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let started = Instant::now();
-        let mut stats = NetworkStats::new(&weights, "bench", size, size);
+        let mut stats = NetworkStats::empty(net.len());
         let x = engine.upload(image.clone(), 3, size, size);
         let mut step = |layer: usize, x| {
             let t = Instant::now();
@@ -48,11 +49,11 @@ fn main() {
             let mut acc = Accumulator::default();
             acc.merge(&engine.moments(&raw));
             stats.set(layer, acc.finish());
-            let y = engine.normalize(layer, raw, stats.layer(layer), &style);
+            let y = engine.normalize(layer, raw, stats.get(layer), &style);
             per_layer[layer] += t.elapsed().as_secs_f64();
             y
         };
-        let x = run_layers(&engine, x, &mut step);
+        let x = forward_each(&engine, x, &mut step);
         std::hint::black_box(engine.download(x));
         best = best.min(started.elapsed().as_secs_f64());
     }
@@ -66,7 +67,7 @@ fn main() {
     for (layer, t) in per_layer.iter().enumerate() {
         println!(
             "  {:<11} {:6.3} s/run  {:5.1} %",
-            LAYERS[layer].name,
+            net.layers[layer].name,
             t / reps as f64,
             100.0 * t / total
         );

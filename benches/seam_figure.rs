@@ -8,10 +8,12 @@
 
 use std::path::PathBuf;
 
-use bigstyle::model::cpu::CpuEngine;
-use bigstyle::model::{forward, Engine, NormSource};
-use bigstyle::pipeline::NoProgress;
-use bigstyle::stats::{NetworkStats, StatsMode};
+use bigstyle::engine::cpu::CpuEngine;
+use bigstyle::engine::{forward, Engine, NormSource};
+use bigstyle::network::{StyleAffine, StyleCode};
+use bigstyle::norm::NetworkStats;
+use bigstyle::progress::NoProgress;
+use bigstyle::stats::StatsMode;
 use bigstyle::tiling::TilePlan;
 use bigstyle::{stylize_file, stylize_whole, Options};
 
@@ -59,10 +61,11 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 }
 
 /// What a generic tiler does: every tile normalised with its own statistics, hard seams.
-fn per_tile(engine: &CpuEngine, img: &image::RgbImage, weights: &[f32; 26]) -> image::RgbImage {
+fn per_tile(engine: &CpuEngine, img: &image::RgbImage, code: &StyleCode) -> image::RgbImage {
     let n = img.width() as usize;
-    let plan = TilePlan::new(n, n, TILE, 128).unwrap();
-    let style = engine.weights().style_affine(weights);
+    let net = engine.network();
+    let plan = TilePlan::new(n, n, TILE, 128, net.geometry()).unwrap();
+    let style = StyleAffine::new(net, code).unwrap();
     let src = planar(img);
     let mut out = vec![0.0f32; 3 * n * n];
     for tile in plan.tiles() {
@@ -73,7 +76,7 @@ fn per_tile(engine: &CpuEngine, img: &image::RgbImage, weights: &[f32; 26]) -> i
                 window.extend_from_slice(&src[c * n * n + y * n + w.x0..][..w.width()]);
             }
         }
-        let mut stats = NetworkStats::new(weights, "per-tile", n, n);
+        let mut stats = NetworkStats::empty(net.len());
         let x = engine.upload(window, 3, w.height(), w.width());
         let y = engine.download(forward(engine, x, &style, NormSource::Instance(&mut stats)));
         for c in 0..3 {
@@ -100,7 +103,7 @@ fn main() {
     let img = photo(n);
     let weights = bigstyle::parse_style("0").unwrap();
     let untiled = to_image(
-        &stylize_whole(&engine, &weights, &planar(&img), n as usize, n as usize),
+        &stylize_whole(&engine, &weights, &planar(&img), n as usize, n as usize).unwrap(),
         n,
     );
     let dir = tempfile::tempdir().unwrap();

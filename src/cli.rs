@@ -1,25 +1,28 @@
-//! The command line: argument parsing, engine choice, progress bar, one-line errors, the
-//! `--json` summary and the `info` subcommand.
+//! The command line: flags (declared once, clap value enums for the fixed choices), the choice of
+//! network and engine, the progress bar, one-line errors, the `--json` summary and the `info`
+//! and `styles` subcommands.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::colour::{ColourOptions, RenderingIntent};
-use crate::io::tiff_out::Compression;
-use crate::io::InputImage;
-use crate::memory::{self, choose_tile, default_budget, format_size, parse_size};
-use crate::model::burn::BurnEngine;
-use crate::model::cpu::CpuEngine;
-use crate::model::{gpu, Engine, NUM_STYLES};
-use crate::pipeline::{parse_style, stylize_file, Options, Progress, DEFAULT_THUMBNAIL};
-use crate::stats::StatsMode;
-use crate::tiling::TilePlan;
-use crate::CpuBackend;
+use bigstyle::colour::{ColourOptions, RenderingIntent};
+use bigstyle::engine::burn::BurnEngine;
+use bigstyle::engine::cpu::CpuEngine;
+use bigstyle::engine::{gpu, Engine};
+use bigstyle::io::tiff_out::Compression;
+use bigstyle::io::InputImage;
+use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_size};
+use bigstyle::network::{multistyle26, transformer_net, Network, StyleCode};
+use bigstyle::pipeline::{stylize_file, stylize_whole, Options, DEFAULT_THUMBNAIL};
+use bigstyle::progress::Progress;
+use bigstyle::stats::StatsMode;
+use bigstyle::tiling::TilePlan;
+use bigstyle::CpuBackend;
 
 /// Neural style transfer for huge images: tiled, seamless, in bounded memory.
 #[derive(Debug, Parser)]
@@ -39,6 +42,119 @@ enum Command {
     Info(InfoArgs),
 }
 
+/// Where the network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Device {
+    /// A CUDA GPU if this build has one and it works, else the CPU.
+    Auto,
+    /// The fast CPU engine.
+    Cpu,
+    /// The reference burn model on burn's CPU backend (slower, for comparison).
+    BurnCpu,
+    /// CUDA device N (needs a build with `--features cuda`).
+    Cuda(usize),
+}
+
+fn parse_device(text: &str) -> Result<Device, String> {
+    match text {
+        "auto" => Ok(Device::Auto),
+        "cpu" => Ok(Device::Cpu),
+        "burn-cpu" => Ok(Device::BurnCpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        _ => text
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| "use auto, cpu, burn-cpu, cuda or cuda:N".into()),
+    }
+}
+
+fn parse_stats(text: &str) -> Result<StatsMode, String> {
+    match text.split_once('=') {
+        None if text == "exact" => Ok(StatsMode::Exact),
+        None if text == "thumbnail" => Ok(StatsMode::Thumbnail(DEFAULT_THUMBNAIL)),
+        Some(("thumbnail", px)) => px
+            .parse()
+            .ok()
+            .filter(|p| *p >= 16)
+            .map(StatsMode::Thumbnail)
+            .ok_or_else(|| "the thumbnail size must be 16 px or more".into()),
+        _ => Err("use exact or thumbnail[=PX]".into()),
+    }
+}
+
+/// TIFF compression.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompressArg {
+    /// Uncompressed, written through memory maps.
+    None,
+    /// LZW with the horizontal predictor.
+    Lzw,
+    /// Deflate (zlib) with the horizontal predictor.
+    #[value(alias = "zip")]
+    Deflate,
+}
+
+impl From<CompressArg> for Compression {
+    fn from(arg: CompressArg) -> Self {
+        match arg {
+            CompressArg::None => Compression::None,
+            CompressArg::Lzw => Compression::Lzw,
+            CompressArg::Deflate => Compression::Deflate,
+        }
+    }
+}
+
+/// ICC rendering intent.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IntentArg {
+    /// Compresses the whole gamut.
+    Perceptual,
+    /// Relative colorimetric with black point compensation (in-gamut colours exact).
+    Relative,
+    /// Vivid colours over accuracy.
+    Saturation,
+    /// Absolute colorimetric (paper white simulated).
+    Absolute,
+}
+
+impl From<IntentArg> for RenderingIntent {
+    fn from(arg: IntentArg) -> Self {
+        match arg {
+            IntentArg::Perceptual => RenderingIntent::Perceptual,
+            IntentArg::Relative => RenderingIntent::Relative,
+            IntentArg::Saturation => RenderingIntent::Saturation,
+            IntentArg::Absolute => RenderingIntent::Absolute,
+        }
+    }
+}
+
+/// Which network runs, with which style: shared by stylizing and `info`.
+#[derive(Debug, clap::Args)]
+struct NetworkArgs {
+    /// Built-in style: an index (`7`) or a blend (`3:0.5,12:0.5`); see `bigstyle styles`.
+    /// Default: style 0.
+    #[arg(long, conflicts_with = "model")]
+    style: Option<String>,
+    /// A user-trained model: a PyTorch fast_neural_style TransformerNet checkpoint (.pth or
+    /// .model), instead of the built-in styles.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+}
+
+impl NetworkArgs {
+    /// The network and its style input.
+    fn network(&self) -> anyhow::Result<(Network, StyleCode)> {
+        match &self.model {
+            Some(path) => Ok((transformer_net::load(path)?, StyleCode::Fixed)),
+            None => {
+                let spec = self.style.as_deref().unwrap_or("0");
+                Ok((multistyle26::builtin(), multistyle26::parse_style(spec)?))
+            }
+        }
+    }
+}
+
 /// Options that decide the tiling plan, shared by stylizing and `info`.
 #[derive(Debug, clap::Args)]
 struct PlanArgs {
@@ -53,21 +169,20 @@ struct PlanArgs {
     mem_budget: Option<String>,
     /// Where the network runs: auto, cpu, cuda[:N] (needs a build with --features cuda), or
     /// burn-cpu (the reference burn model on burn's CPU backend: slower, for comparison).
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    device: Device,
     /// Normalisation statistics: `exact` (whole image, the untiled result) or
     /// `thumbnail[=PX]` (from a downscaled copy, faster, approximate).
-    #[arg(long, default_value = "exact")]
-    stats: String,
+    #[arg(long, default_value = "exact", value_parser = parse_stats)]
+    stats: StatsMode,
 }
 
 /// Colour handling, shared by stylizing and `info`.
 #[derive(Debug, clap::Args)]
 struct ColourArgs {
-    /// Rendering intent of the ICC conversions to sRGB and back: perceptual, relative
-    /// (colorimetric, with black point compensation), saturation or absolute.
-    #[arg(long, default_value = "relative")]
-    intent: String,
+    /// Rendering intent of the ICC conversions to sRGB and back.
+    #[arg(long, value_enum, default_value = "relative")]
+    intent: IntentArg,
     /// Take the pixels as sRGB (CMYK as plain inks) whatever the embedded profile says, and
     /// copy the profile to the output unchanged.
     #[arg(long)]
@@ -75,11 +190,11 @@ struct ColourArgs {
 }
 
 impl ColourArgs {
-    fn options(&self) -> crate::Result<ColourOptions> {
-        Ok(ColourOptions {
-            intent: RenderingIntent::parse(&self.intent)?,
+    fn options(&self) -> ColourOptions {
+        ColourOptions {
+            intent: self.intent.into(),
             ignore_icc: self.ignore_icc,
-        })
+        }
     }
 }
 
@@ -87,6 +202,8 @@ impl ColourArgs {
 struct InfoArgs {
     /// Input image.
     input: PathBuf,
+    #[command(flatten)]
+    network: NetworkArgs,
     #[command(flatten)]
     plan: PlanArgs,
     #[command(flatten)]
@@ -104,10 +221,9 @@ struct RunArgs {
     #[arg(short, long)]
     output: Option<PathBuf>,
     #[command(flatten)]
+    network: NetworkArgs,
+    #[command(flatten)]
     plan: PlanArgs,
-    /// Style: an index (`7`) or a blend (`3:0.5,12:0.5`); see `bigstyle styles`.
-    #[arg(long, default_value = "0")]
-    style: String,
     /// Load the statistics from this file instead of computing them.
     #[arg(long, value_name = "PATH")]
     stats_file: Option<PathBuf>,
@@ -120,9 +236,9 @@ struct RunArgs {
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
-    /// TIFF compression: none (memory-mapped output), lzw or deflate (with predictor).
-    #[arg(long, default_value = "lzw")]
-    compress: String,
+    /// TIFF compression (none: memory-mapped output).
+    #[arg(long, value_enum, default_value = "lzw")]
+    compress: CompressArg,
     /// Write gray input as gray (the stylized result's luma) instead of RGB.
     #[arg(long)]
     keep_gray: bool,
@@ -151,7 +267,21 @@ pub fn main() -> i32 {
             .unwrap_or_default();
         eprintln!("error: internal error: {}", message.replace('\n', " "));
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own output, status 0.
+            let _ = e.print();
+            return 0;
+        }
+        Err(e) => {
+            // A usage error is a failure like any other: one line, status 1.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("{} (see --help)", first.trim_end());
+            return 1;
+        }
+    };
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -167,38 +297,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_styles();
             Ok(())
         }
-        Some(Command::Info(args)) => with_engine(&args.plan.device, |e| info(e, &args)),
+        Some(Command::Info(args)) => {
+            let (net, style) = args.network.network()?;
+            with_engine(args.plan.device, net, |e| info(e, &style, &args))
+        }
         None => {
             let args = cli.run;
-            with_engine(&args.plan.device, |e| stylize(e, &args))
+            let (net, style) = args.network.network()?;
+            with_engine(args.plan.device, net, |e| stylize(e, style, &args))
         }
     }
 }
 
-/// Calls `f` with the engine `--device` names.
+/// Calls `f` with `net` on the engine `--device` names.
 fn with_engine(
-    device: &str,
+    device: Device,
+    net: Network,
     f: impl FnOnce(&dyn Session) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     match device {
-        "cpu" => f(&Runner(&CpuEngine::builtin())),
-        "burn-cpu" => f(&Runner(&BurnEngine::<CpuBackend>::builtin(
+        Device::Cpu => f(&Runner(&CpuEngine::new(net))),
+        Device::BurnCpu => f(&Runner(&BurnEngine::<CpuBackend>::new(
+            net,
             &Default::default(),
         ))),
-        "auto" => match gpu::detect() {
-            Some(engine) => f(&Runner(&engine)),
-            None => f(&Runner(&CpuEngine::builtin())),
+        Device::Auto if gpu::AVAILABLE => match gpu::cuda(net.clone(), 0) {
+            Ok(engine) => f(&Runner(&engine)),
+            Err(_) => f(&Runner(&CpuEngine::new(net))),
         },
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let index = match cuda.split_once(':') {
-                Some((_, n)) => n
-                    .parse()
-                    .with_context(|| format!("--device {cuda}: bad device index"))?,
-                None => 0,
-            };
-            f(&Runner(&gpu::cuda(index)?))
-        }
-        other => anyhow::bail!("--device {other}: use auto, cpu, burn-cpu or cuda[:N]"),
+        Device::Auto => f(&Runner(&CpuEngine::new(net))),
+        Device::Cuda(index) => f(&Runner(&gpu::cuda(net, index)?)),
     }
 }
 
@@ -210,10 +338,11 @@ trait Session {
         output: &Path,
         opts: &Options,
         progress: &mut dyn Progress,
-    ) -> crate::Result<crate::Summary>;
+    ) -> bigstyle::Result<bigstyle::Summary>;
     fn name(&self) -> String;
+    fn network(&self) -> &Network;
     fn bytes_per_pixel(&self) -> u64;
-    fn seconds_per_megapixel(&self) -> f64;
+    fn seconds_per_megapixel(&self, style: &StyleCode) -> bigstyle::Result<f64>;
 }
 
 struct Runner<'a, E: Engine>(&'a E);
@@ -225,7 +354,7 @@ impl<E: Engine> Session for Runner<'_, E> {
         output: &Path,
         opts: &Options,
         progress: &mut dyn Progress,
-    ) -> crate::Result<crate::Summary> {
+    ) -> bigstyle::Result<bigstyle::Summary> {
         stylize_file(self.0, input, output, opts, progress)
     }
 
@@ -233,19 +362,21 @@ impl<E: Engine> Session for Runner<'_, E> {
         self.0.name()
     }
 
+    fn network(&self) -> &Network {
+        self.0.network()
+    }
+
     fn bytes_per_pixel(&self) -> u64 {
         self.0.bytes_per_pixel()
     }
 
     /// Times the network on a small window (a fraction of a second) to predict run time.
-    fn seconds_per_megapixel(&self) -> f64 {
+    fn seconds_per_megapixel(&self, style: &StyleCode) -> bigstyle::Result<f64> {
         let side = 256;
         let rgb = vec![0.5f32; 3 * side * side];
-        let mut weights = [0.0; NUM_STYLES];
-        weights[0] = 1.0;
         let started = Instant::now();
-        crate::stylize_whole(self.0, &weights, &rgb, side, side);
-        started.elapsed().as_secs_f64() / (side * side) as f64 * 1e6
+        stylize_whole(self.0, style, &rgb, side, side)?;
+        Ok(started.elapsed().as_secs_f64() / (side * side) as f64 * 1e6)
     }
 }
 
@@ -256,7 +387,7 @@ fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
     })
 }
 
-fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
+fn stylize(engine: &dyn Session, style: StyleCode, args: &RunArgs) -> anyhow::Result<()> {
     let input = args
         .input
         .clone()
@@ -265,18 +396,22 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&input));
+    let stats = match &args.stats_file {
+        Some(path) => StatsMode::File(path.clone()),
+        None => args.plan.stats.clone(),
+    };
     let opts = Options {
         tile: args.plan.tile,
         overlap: args.plan.overlap,
-        style: parse_style(&args.style)?,
-        stats: stats_mode(&args.plan.stats, args.stats_file.as_deref())?,
+        style,
+        stats,
         save_stats: args.save_stats.clone(),
         scratch_dir: args.scratch_dir.clone(),
         bigtiff: args.bigtiff.then_some(true),
         mem_budget: budget(&args.plan)?,
-        compression: Compression::parse(&args.compress)?,
+        compression: args.compress.into(),
         keep_gray: args.keep_gray,
-        colour: args.colour.options()?,
+        colour: args.colour.options(),
     };
     let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();
@@ -287,7 +422,7 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["seconds"] = started.elapsed().as_secs_f64().into();
-        value["style"] = args.style.clone().into();
+        value["style"] = serde_json::to_value(&opts.style)?;
         value["peak_rss_bytes"] = peak_rss_bytes().into();
         println!("{value}");
     } else if !args.quiet {
@@ -306,17 +441,18 @@ fn stylize(engine: &dyn Session, args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
+fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Result<()> {
     let budget = budget(&args.plan)?;
-    let image = InputImage::open_with(&args.input, budget, &args.colour.options()?)?;
+    let image = InputImage::open_with(&args.input, budget, &args.colour.options())?;
     let info = image.info().clone();
     let colour = image.colour().describe();
     let bpp = engine.bytes_per_pixel();
     let overlap = args.plan.overlap;
     let tile = choose_tile(&info, args.plan.tile, overlap, bpp, budget)?;
-    let plan = TilePlan::new(info.width, info.height, tile, overlap)?;
+    let geometry = engine.network().geometry();
+    let plan = TilePlan::new(info.width, info.height, tile, overlap, geometry)?;
     let estimate = memory::estimate(&info, tile, overlap, bpp);
-    let mode = stats_mode(&args.plan.stats, None)?;
+    let mode = &args.plan.stats;
     let window_px: usize = plan
         .tiles()
         .map(|t| t.window.width() * t.window.height())
@@ -324,12 +460,13 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
     let image_mpx = (info.width * info.height) as f64 / 1e6;
     // The exact statistics sweeps cost about 1.4 network passes over the image
     // (docs/STATISTICS.md); a thumbnail costs one pass over the thumbnail.
-    let stats_mpx = match &mode {
+    let stats_mpx = match mode {
         StatsMode::Exact => 1.4 * image_mpx,
         StatsMode::Thumbnail(px) => (px * px) as f64 / 1e6,
         StatsMode::File(_) => 0.0,
     };
-    let seconds = (window_px as f64 / 1e6 + stats_mpx) * engine.seconds_per_megapixel();
+    let seconds = (window_px as f64 / 1e6 + stats_mpx) * engine.seconds_per_megapixel(style)?;
+    let network = engine.network().family.clone();
     if args.json {
         let value = serde_json::json!({
             "input": args.input,
@@ -342,6 +479,7 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
             "icc_profile_bytes": info.icc.as_ref().map_or(0, Vec::len),
             "colour": colour,
             "resolution": info.resolution,
+            "network": network,
             "engine": engine.name(),
             "tile": tile,
             "overlap": overlap,
@@ -381,7 +519,7 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
     println!("  ICC profile {icc}");
     println!("  colour      {colour}");
     println!("  resolution  {resolution}");
-    println!("plan on {}:", engine.name());
+    println!("plan for {network} on {}:", engine.name());
     println!(
         "  tiles       {} ({} x {}) of {tile} px, overlap {overlap} px",
         plan.len(),
@@ -398,25 +536,6 @@ fn info(engine: &dyn Session, args: &InfoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stats_mode(stats: &str, stats_file: Option<&Path>) -> anyhow::Result<StatsMode> {
-    if let Some(path) = stats_file {
-        return Ok(StatsMode::File(path.into()));
-    }
-    match stats.split_once('=') {
-        None if stats == "exact" => Ok(StatsMode::Exact),
-        None if stats == "thumbnail" => Ok(StatsMode::Thumbnail(DEFAULT_THUMBNAIL)),
-        Some(("thumbnail", px)) => {
-            let px: usize = px
-                .parse()
-                .ok()
-                .filter(|p| *p >= 16)
-                .with_context(|| format!("--stats {stats}: size must be 16 px or more"))?;
-            Ok(StatsMode::Thumbnail(px))
-        }
-        _ => anyhow::bail!("--stats {stats}: use exact or thumbnail[=PX]"),
-    }
-}
-
 fn default_output(input: &Path) -> PathBuf {
     let stem = input
         .file_stem()
@@ -426,7 +545,7 @@ fn default_output(input: &Path) -> PathBuf {
 }
 
 /// One-line looks of the 26 styles (the original release has no titles; see docs/STYLES.md).
-const STYLE_LOOKS: [&str; NUM_STYLES] = [
+const STYLE_LOOKS: [&str; multistyle26::NUM_STYLES] = [
     "soft pastel, light palette",
     "bold black outlines, flat yellow",
     "muted ink and wash",
@@ -457,17 +576,19 @@ const STYLE_LOOKS: [&str; NUM_STYLES] = [
 
 fn print_styles() {
     println!(
-        "The {NUM_STYLES} built-in styles of the multistyle26 network (Dumoulin et al. 2017):"
+        "The {} built-in styles of the multistyle26 network (Dumoulin et al. 2017):",
+        multistyle26::NUM_STYLES
     );
     for (i, look) in STYLE_LOOKS.iter().enumerate() {
         println!("  {i:2}  {look}");
     }
     println!("Blend styles with weights, e.g. --style 3:0.5,12:0.5 (weights are normalised).");
+    println!("Your own trained model: --model PATH (a PyTorch fast_neural_style checkpoint).");
     println!("docs/STYLES.md shows each one on the sample photo.");
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes; 0 where unknown.
-pub fn peak_rss_bytes() -> u64 {
+fn peak_rss_bytes() -> u64 {
     memory::proc_bytes("/proc/self/status", "VmHWM").unwrap_or(0)
 }
 

@@ -68,19 +68,6 @@ pub enum RenderingIntent {
 }
 
 impl RenderingIntent {
-    /// Parses `perceptual`, `relative`, `saturation` or `absolute`.
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "perceptual" => Ok(Self::Perceptual),
-            "relative" => Ok(Self::Relative),
-            "saturation" => Ok(Self::Saturation),
-            "absolute" => Ok(Self::Absolute),
-            other => Err(Error::InvalidOption(format!(
-                "--intent {other}: use perceptual, relative, saturation or absolute"
-            ))),
-        }
-    }
-
     fn lcms(self) -> Intent {
         match self {
             Self::Perceptual => Intent::Perceptual,

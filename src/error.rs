@@ -45,6 +45,17 @@ pub enum Error {
     /// The embedded or given weight file is malformed.
     #[error("bad weights: {0}")]
     Weights(String),
+    /// A model file is unreadable or not of the architecture it claims.
+    #[error("{path}: bad model ({reason})")]
+    Model {
+        /// The file involved.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The requested compute device cannot be used.
+    #[error("--device {0}")]
+    Device(String),
     /// A statistics file is malformed or belongs to another style or network.
     #[error("{path}: bad statistics file ({reason})")]
     Stats {

@@ -1,26 +1,35 @@
 //! bigstyle: neural style transfer for huge images.
 //!
-//! The image is read in sRGB ([`colour`] converts from its profile and back), cut into
-//! stride-aligned overlapping tiles ([`tiling`]), normalised with statistics of the whole image
-//! ([`stats`]), run tile by tile through the generator ([`model`]), blended with feathered seams
-//! ([`blend`]) and streamed to a memory-mapped output ([`io`]); [`pipeline`] connects the stages
-//! and [`cli`] is the command line on top.
+//! The layers, each importing only those above it in this list:
+//!
+//! - shared types: [`geom`] (rectangles, reflection), [`network`] (the generator described as
+//!   data, and its families), [`norm`] (moments and statistics), [`progress`], [`error`];
+//! - [`engine`]: runs a network's layers on the CPU or through burn (CPU, CUDA);
+//! - [`stats`]: whole-image normalisation statistics (exact sweeps, thumbnail, files), with
+//!   [`tiling`] and [`scratch`] below it;
+//! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`memory`];
+//! - [`pipeline`]: one file from input to output, with one render path.
+//!
+//! The command line lives in the binary (`src/main.rs`).
 
 pub mod blend;
-pub mod cli;
 pub mod colour;
+pub mod engine;
 pub mod error;
+pub mod geom;
 pub mod io;
 pub mod memory;
-pub mod model;
+pub mod network;
+pub mod norm;
 pub mod pipeline;
+pub mod progress;
 pub mod scratch;
 pub mod stats;
 pub mod tiling;
-pub mod weights;
 
 pub use error::{Error, Result};
-pub use pipeline::{parse_style, stylize_file, stylize_whole, Options, Summary};
+pub use network::multistyle26::parse_style;
+pub use pipeline::{stylize_file, stylize_whole, Options, Summary};
 
 /// burn's CPU backend, on which the reference model runs.
 pub type CpuBackend = burn::backend::Flex;

@@ -1,44 +1,35 @@
 //! The pipeline that connects the stages: open the input, plan tiles, obtain whole-image
-//! normalisation statistics, run every tile through the network with them, blend the tiles into
-//! bands of rows and write those into the memory-mapped output.
+//! normalisation statistics, render every tile with them, blend the tiles into bands of rows and
+//! write those to the output.
+//!
+//! There is one render path. In exact mode the statistics sweeps leave the maps from which every
+//! core is finished exactly (cores abut, no blending needed); otherwise every tile's window runs
+//! through the whole network with the statistics given and neighbours are cross-faded. Both go
+//! through the same three concurrent stages (reader → engine → blender and writer) and the same
+//! retry with a smaller tile.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
-
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
+use std::time::Instant;
 
 use crate::blend::Blender;
 use crate::colour::ColourOptions;
+use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
+use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{InputImage, Output, Window};
 use crate::memory;
-use crate::model::{forward, Engine, NormSource, StyleAffine, NUM_LAYERS, NUM_STYLES, STRIDE};
-use crate::stats::exact::{exact_stats, ExactStats};
-use crate::stats::thumbnail::{pad_to_stride, thumbnail_stats};
-use crate::stats::{NetworkStats, StatsMode};
+use crate::network::{multistyle26, StyleAffine, StyleCode};
+use crate::norm::NetworkStats;
+use crate::progress::Progress;
+use crate::stats::exact::Exact;
+use crate::stats::thumbnail::thumbnail_stats;
+use crate::stats::{ImageSource, StatsFile, StatsMode};
 use crate::tiling::{Tile, TilePlan, MIN_TILE};
-
-/// Receives progress: a named stage of a known number of steps, then one call per step; and
-/// notes on decisions taken (colour handling, plan) for a verbose log.
-pub trait Progress {
-    /// A new stage begins.
-    fn stage(&mut self, name: &str, steps: usize);
-    /// One step of the current stage is done.
-    fn step(&mut self);
-    /// A decision worth telling a user who asked for details.
-    fn note(&mut self, _text: &str) {}
-}
-
-/// Progress that goes nowhere.
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn stage(&mut self, _name: &str, _steps: usize) {}
-    fn step(&mut self) {}
-}
 
 /// Default thumbnail side for `--stats thumbnail`.
 pub const DEFAULT_THUMBNAIL: usize = 1024;
@@ -46,12 +37,13 @@ pub const DEFAULT_THUMBNAIL: usize = 1024;
 /// How to stylize one file.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Core tile side (px, multiple of 4); `None` picks the largest that fits the budget.
+    /// Core tile side (px, multiple of the network's stride); `None` picks the largest that
+    /// fits the budget.
     pub tile: Option<usize>,
-    /// Context around each tile (px, multiple of 4).
+    /// Context around each tile (px, multiple of the network's stride).
     pub overlap: usize,
-    /// Style weights, normalised to sum 1.
-    pub style: [f32; NUM_STYLES],
+    /// The style input of the network (a built-in style mix, a style vector, or none).
+    pub style: StyleCode,
     /// Where the normalisation statistics come from.
     pub stats: StatsMode,
     /// Where to save the statistics used, if anywhere.
@@ -72,12 +64,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let mut style = [0.0; NUM_STYLES];
-        style[0] = 1.0;
         Self {
             tile: None,
             overlap: 128,
-            style,
+            style: multistyle26::parse_style("0").unwrap_or(StyleCode::Fixed),
             stats: StatsMode::Exact,
             save_stats: None,
             scratch_dir: None,
@@ -109,6 +99,8 @@ pub struct Summary {
     pub colour: String,
     /// Bits per sample.
     pub bits: u8,
+    /// Network family that ran.
+    pub network: String,
     /// Tile side used.
     pub tile: usize,
     /// Overlap used.
@@ -129,35 +121,7 @@ pub struct Summary {
     pub render_seconds: f64,
 }
 
-/// Parses a style spec: `7` picks style 7, `3:0.5,12:0.5` blends; weights are normalised.
-pub fn parse_style(spec: &str) -> Result<[f32; NUM_STYLES]> {
-    let bad = |why: &str| Error::InvalidOption(format!("--style {spec:?}: {why}"));
-    let mut weights = [0.0f32; NUM_STYLES];
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (index, weight) = match part.split_once(':') {
-            Some((i, w)) => (i, w.trim().parse::<f32>().map_err(|_| bad("bad weight"))?),
-            None => (part, 1.0),
-        };
-        let index: usize = index
-            .trim()
-            .parse()
-            .map_err(|_| bad("use e.g. 7 or 3:0.5,12:0.5"))?;
-        if index >= NUM_STYLES {
-            return Err(bad(&format!("style index must be 0 to {}", NUM_STYLES - 1)));
-        }
-        if !weight.is_finite() || weight < 0.0 {
-            return Err(bad("weights must be non-negative numbers"));
-        }
-        weights[index] += weight;
-    }
-    let total: f32 = weights.iter().sum();
-    if total <= 0.0 {
-        return Err(bad("no style with a positive weight"));
-    }
-    Ok(weights.map(|w| w / total))
-}
-
-/// Stylizes `input` into the TIFF `output` with tiles, whole-image statistics and blending.
+/// Stylizes `input` into `output` with tiles, whole-image statistics and blending.
 pub fn stylize_file<E: Engine>(
     engine: &E,
     input: &Path,
@@ -165,7 +129,9 @@ pub fn stylize_file<E: Engine>(
     opts: &Options,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
+    let net = engine.network();
     let format = Format::of(output)?;
+    let style = StyleAffine::new(net, &opts.style)?;
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let info = image.info().clone();
     let out_colour = image.colour().output(format.holds_cmyk(), opts.keep_gray)?;
@@ -173,29 +139,20 @@ pub fn stylize_file<E: Engine>(
     progress.note(&format!("colour: {colour}"));
     let bpp = engine.bytes_per_pixel();
     let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
-    let mut plan = TilePlan::new(info.width, info.height, tile, opts.overlap)?;
-    let style = engine.weights().style_affine(&opts.style);
+    let plan = TilePlan::new(info.width, info.height, tile, opts.overlap, net.geometry())?;
     progress.note(&format!(
-        "plan: {} tiles ({} x {}) of {} px, overlap {} px, statistics {}, engine {}, memory about {} of {}",
+        "plan: {} tiles ({} x {}) of {} px, overlap {} px, statistics {}, network {}, engine {}, memory about {} of {}",
         plan.len(),
         plan.cols(),
         plan.rows(),
         plan.tile,
         plan.overlap,
         opts.stats,
+        net.family,
         engine.name(),
         memory::format_size(memory::estimate(&info, plan.tile, opts.overlap, bpp).total()),
         memory::format_size(opts.mem_budget),
     ));
-
-    let started = Instant::now();
-    let (stats, exact) = statistics(engine, &style, &mut image, &plan, opts, progress)?;
-    if let Some(path) = &opts.save_stats {
-        stats.save(path)?;
-    }
-    let stats_seconds = started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
     let spec = OutputSpec {
         width: info.width,
         height: info.height,
@@ -206,133 +163,209 @@ pub fn stylize_file<E: Engine>(
         bigtiff: opts.bigtiff,
         compression: opts.compression,
     };
-    let output = match &exact {
-        // The sweeps already hold the image one layer before the end: finish it from there.
-        Some(exact) => finish_exact(
-            exact, engine, &style, &plan, &mut image, &spec, output, progress,
-        )?,
-        None => {
-            let tiles = Tiles {
-                engine,
-                style: &style,
-                stats: &stats,
-            };
-            let (path, used) =
-                tiles.render_with_retry(&mut image, plan, &spec, output, progress)?;
-            plan = used;
-            path
+    let save = |stats: &NetworkStats| -> Result<()> {
+        match &opts.save_stats {
+            Some(path) => StatsFile::new(
+                net,
+                &opts.style,
+                &opts.stats.to_string(),
+                (info.width, info.height),
+                stats.clone(),
+            )
+            .save(path),
+            None => Ok(()),
+        }
+    };
+
+    let started = Instant::now();
+    let render = Render {
+        spec: &spec,
+        output,
+    };
+    let (written, used, stats_seconds) = match &opts.stats {
+        // One window holds the whole image: the network's own instance statistics are the
+        // whole image's, so one forward pass is the exact answer.
+        StatsMode::Exact if plan.len() == 1 => {
+            let tiles = Forward::new(engine, &style, None);
+            let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
+            save(&tiles.recorded.borrow())?;
+            (written, used, 0.0)
+        }
+        StatsMode::Exact => {
+            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let exact = Exact::sweep(engine, &style, &mut image, &plan, &dir, progress)?;
+            save(exact.stats())?;
+            let stats_seconds = started.elapsed().as_secs_f64();
+            let (written, used) =
+                render.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
+            (written, used, stats_seconds)
+        }
+        StatsMode::Thumbnail(side) => {
+            progress.stage("statistics (thumbnail)", 1);
+            let size = (info.width, info.height);
+            let stats = thumbnail_stats(engine, &style, &mut image, size, *side)?;
+            progress.step();
+            save(&stats)?;
+            let stats_seconds = started.elapsed().as_secs_f64();
+            let tiles = Forward::new(engine, &style, Some(&stats));
+            let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
+            (written, used, stats_seconds)
+        }
+        StatsMode::File(path) => {
+            let stats = StatsFile::load(path, net, &opts.style, (info.width, info.height))?;
+            save(&stats)?;
+            let tiles = Forward::new(engine, &style, Some(&stats));
+            let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
+            (written, used, 0.0)
         }
     };
     Ok(Summary {
         input: input.into(),
-        output,
+        output: written,
         width: info.width,
         height: info.height,
         storage: info.storage.clone(),
         channels: spec.samples(),
         colour,
         bits: info.bits,
-        tile: plan.tile,
+        network: net.family.clone(),
+        tile: used.tile,
         overlap: opts.overlap,
-        tiles: plan.len(),
+        tiles: used.len(),
         stats: opts.stats.to_string(),
         mem_budget: opts.mem_budget,
-        memory_estimate: memory::estimate(&info, plan.tile, opts.overlap, bpp).total(),
+        memory_estimate: memory::estimate(&info, used.tile, opts.overlap, bpp).total(),
         engine: engine.name(),
         stats_seconds,
-        render_seconds: started.elapsed().as_secs_f64(),
+        render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
 }
 
-/// Whole-image statistics from the source the options name; exact mode also returns the sweeps'
-/// last activations, from which the image is finished.
-fn statistics<E: Engine>(
-    engine: &E,
-    style: &StyleAffine,
-    image: &mut InputImage,
-    plan: &TilePlan,
-    opts: &Options,
-    progress: &mut dyn Progress,
-) -> Result<(NetworkStats, Option<ExactStats>)> {
-    Ok(match &opts.stats {
-        StatsMode::Exact => {
-            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-            let exact = exact_stats(engine, style, &opts.style, image, plan, &dir, progress)?;
-            (exact.stats.clone(), Some(exact))
-        }
-        StatsMode::Thumbnail(side) => {
-            progress.stage("statistics (thumbnail)", 1);
-            let stats = thumbnail_stats(engine, style, &opts.style, image, *side)?;
-            progress.step();
-            (stats, None)
-        }
-        StatsMode::File(path) => {
-            let channels: Vec<usize> = (0..NUM_LAYERS).map(|l| engine.channels(l)).collect();
-            (NetworkStats::load(path, &opts.style, &channels)?, None)
-        }
-    })
+/// How the render stage turns a tile into output pixels.
+trait TileRenderer {
+    /// The input rectangle (padded-image coordinates) to read for `tile`.
+    fn window(&self, tile: &Tile) -> Rect;
+    /// Planar RGB over `tile.window` (the rectangle the blender places), from `window`, which
+    /// was read at `at`.
+    fn render(&self, tile: &Tile, window: &Window, at: Rect) -> Result<Vec<f32>>;
+    /// Whether the same output comes from smaller tiles (a retry may split the image).
+    fn splits(&self) -> bool {
+        true
+    }
 }
 
-/// Writes the image finished from the exact sweeps, with the input's alpha passed through.
-#[allow(clippy::too_many_arguments)]
-fn finish_exact<E: Engine>(
-    exact: &ExactStats,
-    engine: &E,
-    style: &StyleAffine,
-    plan: &TilePlan,
-    image: &mut InputImage,
-    spec: &OutputSpec,
-    output: &Path,
-    progress: &mut dyn Progress,
-) -> Result<PathBuf> {
-    let mut out = Output::create(output, spec.clone())?;
-    let has_alpha = spec.alpha;
-    let alpha_from = |core| -> Result<Option<Vec<f32>>> {
-        if !has_alpha {
-            return Ok(None);
+/// Each tile's window through the whole network with statistics given (or, with none, the
+/// window's own: exact when one window holds the image; the statistics used are recorded).
+struct Forward<'a, E: Engine> {
+    engine: &'a E,
+    style: &'a StyleAffine,
+    stats: Option<&'a NetworkStats>,
+    recorded: RefCell<NetworkStats>,
+}
+
+impl<'a, E: Engine> Forward<'a, E> {
+    fn new(engine: &'a E, style: &'a StyleAffine, stats: Option<&'a NetworkStats>) -> Self {
+        Self {
+            engine,
+            style,
+            stats,
+            recorded: RefCell::new(NetworkStats::empty(engine.network().len())),
         }
-        Ok(image.read_window(core)?.alpha().map(<[f32]>::to_vec))
-    };
-    exact.render(engine, style, plan, alpha_from, &mut out, progress)?;
-    out.finish()
+    }
+}
+
+impl<E: Engine> TileRenderer for Forward<'_, E> {
+    fn window(&self, tile: &Tile) -> Rect {
+        tile.window
+    }
+
+    fn render(&self, _tile: &Tile, window: &Window, _at: Rect) -> Result<Vec<f32>> {
+        let x = self
+            .engine
+            .upload(window.rgb().to_vec(), 3, window.height, window.width);
+        let y = match self.stats {
+            Some(stats) => forward(self.engine, x, self.style, NormSource::Given(stats)),
+            None => forward(
+                self.engine,
+                x,
+                self.style,
+                NormSource::Instance(&mut self.recorded.borrow_mut()),
+            ),
+        };
+        Ok(self.engine.download(y))
+    }
+
+    /// With the window's own statistics, only one window holding the image is exact.
+    fn splits(&self) -> bool {
+        self.stats.is_some()
+    }
+}
+
+/// Each core finished exactly from the maps the statistics sweeps left.
+struct Finish<'a, 'e, E: Engine>(&'a Exact<'e, E>);
+
+impl<E: Engine> TileRenderer for Finish<'_, '_, E> {
+    fn window(&self, tile: &Tile) -> Rect {
+        self.0.render_window(tile.core)
+    }
+
+    fn render(&self, tile: &Tile, window: &Window, at: Rect) -> Result<Vec<f32>> {
+        self.0.render_core(tile.core, &mut WindowSource(window, at))
+    }
+}
+
+/// A window already read (at the given rectangle), serving any rectangle inside it.
+struct WindowSource<'a>(&'a Window, Rect);
+
+impl ImageSource for WindowSource<'_> {
+    fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>> {
+        let (window, at) = (self.0, self.1);
+        // Finish::window grows the core by the receptive field: layer 0's input lies inside.
+        assert!(at.contains(&rect), "window {at:?} does not hold {rect:?}");
+        Ok(window.crop(at, rect).rgb().to_vec())
+    }
 }
 
 /// Tiles in flight between the stages: enough to keep every stage busy, few enough to keep
 /// memory bounded (each holds one window).
 const QUEUE_DEPTH: usize = 2;
 
-/// What the render stage needs besides the image.
-struct Tiles<'a, E: Engine> {
-    engine: &'a E,
-    style: &'a StyleAffine,
-    stats: &'a NetworkStats,
+/// Where the render writes.
+struct Render<'a> {
+    spec: &'a OutputSpec,
+    output: &'a Path,
 }
 
-impl<E: Engine> Tiles<'_, E> {
-    /// [`Tiles::render`], restarted with half the tile if a tile fails (a GPU out of memory is
+impl Render<'_> {
+    /// [`Render::run`], restarted with half the tile if a tile fails (a GPU out of memory is
     /// reported as a panic), down to the minimum tile. Returns the output and the plan used.
-    fn render_with_retry(
+    fn with_retry(
         &self,
         image: &mut InputImage,
         mut plan: TilePlan,
-        spec: &OutputSpec,
-        output: &Path,
+        renderer: &dyn TileRenderer,
         progress: &mut dyn Progress,
     ) -> Result<(PathBuf, TilePlan)> {
         loop {
             image.reserve_rows(plan.tile + 2 * plan.overlap);
             let attempt = catch_unwind(AssertUnwindSafe(|| {
-                self.render(image, &plan, spec.clone(), output, progress)
+                self.run(image, &plan, renderer, progress)
             }));
             let tile = plan.tile;
             match attempt {
                 Ok(result) => return Ok((result?, plan)),
-                Err(_) if tile / 2 >= MIN_TILE => {
-                    let smaller = (tile / 2).next_multiple_of(STRIDE);
+                Err(_) if tile / 2 >= MIN_TILE && renderer.splits() => {
+                    let g = plan.geometry;
+                    let smaller = (tile / 2).next_multiple_of(g.stride);
                     eprintln!(
                         "warning: tile {tile} failed (out of memory?); retrying with {smaller}"
                     );
-                    plan = TilePlan::new(plan.width, plan.height, smaller, plan.overlap)?;
+                    let retry = TilePlan::new(plan.width, plan.height, smaller, plan.overlap, g)?;
+                    plan = if plan.feather == 0 && plan.overlap == 0 {
+                        retry.abutting()
+                    } else {
+                        retry
+                    };
                 }
                 Err(_) => {
                     return Err(Error::InvalidOption(format!(
@@ -343,28 +376,28 @@ impl<E: Engine> Tiles<'_, E> {
         }
     }
 
-    /// Runs every tile through the network and writes the blended output. Three stages run
-    /// concurrently, joined by bounded queues: a reader thread decodes the next windows, this
-    /// thread runs the network, a writer thread blends and writes finished rows.
-    fn render(
+    /// Renders every tile and writes the blended output. Three stages run concurrently, joined
+    /// by bounded queues: a reader thread decodes the next windows, this thread renders, a
+    /// writer thread blends and writes finished rows.
+    fn run(
         &self,
         image: &mut InputImage,
         plan: &TilePlan,
-        spec: OutputSpec,
-        output: &Path,
+        renderer: &dyn TileRenderer,
         progress: &mut dyn Progress,
     ) -> Result<PathBuf> {
-        let mut out = Output::create(output, spec.clone())?;
-        let channels = if spec.alpha { 4 } else { 3 };
+        let mut out = Output::create(self.output, self.spec.clone())?;
+        let channels = if self.spec.alpha { 4 } else { 3 };
+        let reads: Vec<(Tile, Rect)> = plan.tiles().map(|t| (t, renderer.window(&t))).collect();
         progress.stage("stylizing", plan.len());
         std::thread::scope(|scope| {
-            let (window_tx, windows) = sync_channel::<Result<(Tile, Window)>>(QUEUE_DEPTH);
+            let (window_tx, windows) = sync_channel::<Result<(Tile, Rect, Window)>>(QUEUE_DEPTH);
             let (result_tx, results) = sync_channel::<(Tile, Vec<f32>)>(QUEUE_DEPTH);
             scope.spawn(move || {
-                for tile in plan.tiles() {
-                    let window = image.read_window(tile.window);
+                for (tile, at) in reads {
+                    let window = image.read_window(at);
                     let failed = window.is_err();
-                    if window_tx.send(window.map(|w| (tile, w))).is_err() || failed {
+                    if window_tx.send(window.map(|w| (tile, at, w))).is_err() || failed {
                         break;
                     }
                 }
@@ -380,8 +413,16 @@ impl<E: Engine> Tiles<'_, E> {
                 Ok(out)
             });
             for item in windows {
-                let (tile, window) = item?;
-                let planar = self.run(&window);
+                let (tile, at, window) = item?;
+                let mut planar = renderer.render(&tile, &window, at)?;
+                let alpha = if at == tile.window {
+                    window.alpha().map(<[f32]>::to_vec)
+                } else {
+                    window.crop(at, tile.window).alpha().map(<[f32]>::to_vec)
+                };
+                if let Some(alpha) = alpha {
+                    planar.extend_from_slice(&alpha);
+                }
                 progress.step();
                 if result_tx.send((tile, planar)).is_err() {
                     break;
@@ -394,34 +435,26 @@ impl<E: Engine> Tiles<'_, E> {
                 .finish()
         })
     }
-
-    /// One window through the network; returns planar output (RGB, then the input's alpha
-    /// passed through unchanged).
-    fn run(&self, window: &Window) -> Vec<f32> {
-        let (w, h) = (window.width, window.height);
-        let x = self.engine.upload(window.rgb().to_vec(), 3, h, w);
-        let y = forward(self.engine, x, self.style, NormSource::Given(self.stats));
-        let mut out = self.engine.download(y);
-        if let Some(alpha) = window.alpha() {
-            out.extend_from_slice(alpha);
-        }
-        out
-    }
 }
 
 /// Runs the network untiled on a whole planar RGB image (`3 × height × width`, 0..1) with its own
 /// instance statistics, as the original model does: the reference the tiler is tested against.
 pub fn stylize_whole<E: Engine>(
     engine: &E,
-    weights: &[f32; NUM_STYLES],
+    style: &StyleCode,
     rgb: &[f32],
     width: usize,
     height: usize,
-) -> Vec<f32> {
-    let (pw, ph, padded) = pad_to_stride(rgb, width, height);
-    let style = engine.weights().style_affine(weights);
-    let mut stats = NetworkStats::new(weights, "instance", width, height);
-    let x = engine.upload(padded, 3, ph, pw);
+) -> Result<Vec<f32>> {
+    let net = engine.network();
+    let style = StyleAffine::new(net, style)?;
+    let stride = net.geometry().stride;
+    let (pw, ph) = (
+        width.next_multiple_of(stride),
+        height.next_multiple_of(stride),
+    );
+    let x = engine.upload(pad_planar(rgb, 3, (width, height), (pw, ph)), 3, ph, pw);
+    let mut stats = NetworkStats::empty(net.len());
     let y = engine.download(forward(engine, x, &style, NormSource::Instance(&mut stats)));
     let mut out = Vec::with_capacity(3 * width * height);
     for c in 0..3 {
@@ -429,5 +462,5 @@ pub fn stylize_whole<E: Engine>(
             out.extend_from_slice(&y[c * pw * ph + row * pw..][..width]);
         }
     }
-    out
+    Ok(out)
 }

@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::tiling::Rect;
+use crate::geom::Rect;
 
 /// One `channels × height × width` f32 feature map backed by a temporary file.
 pub struct ScratchMap {

@@ -8,52 +8,8 @@
 //! which both neighbours still have the network's full receptive field of context.
 
 use crate::error::{Error, Result};
-use crate::model::{MIN_SIDE, RECEPTIVE_RADIUS, STRIDE};
-
-/// A half-open pixel rectangle `[x0, x1) × [y0, y1)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rect {
-    /// Left edge (inclusive).
-    pub x0: usize,
-    /// Top edge (inclusive).
-    pub y0: usize,
-    /// Right edge (exclusive).
-    pub x1: usize,
-    /// Bottom edge (exclusive).
-    pub y1: usize,
-}
-
-impl Rect {
-    /// Width in pixels.
-    pub fn width(&self) -> usize {
-        self.x1 - self.x0
-    }
-
-    /// Height in pixels.
-    pub fn height(&self) -> usize {
-        self.y1 - self.y0
-    }
-
-    /// The rectangle grown by `margin` on every side, clipped to `[0, w) × [0, h)`.
-    pub fn grow_within(&self, margin: usize, w: usize, h: usize) -> Rect {
-        Rect {
-            x0: self.x0.saturating_sub(margin),
-            y0: self.y0.saturating_sub(margin),
-            x1: (self.x1 + margin).min(w),
-            y1: (self.y1 + margin).min(h),
-        }
-    }
-
-    /// The same area at `1/factor` resolution (ends rounded up).
-    pub fn scaled_down(&self, factor: usize) -> Rect {
-        Rect {
-            x0: self.x0 / factor,
-            y0: self.y0 / factor,
-            x1: self.x1.div_ceil(factor),
-            y1: self.y1.div_ceil(factor),
-        }
-    }
-}
+use crate::geom::Rect;
+use crate::network::Geometry;
 
 /// One tile of the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +45,8 @@ pub struct TilePlan {
     pub x_edges: Vec<usize>,
     /// Core edges along y: `rows + 1` increasing values from 0 to `padded_height`.
     pub y_edges: Vec<usize>,
+    /// The network's constraints the plan respects.
+    pub geometry: Geometry,
 }
 
 /// Smallest tile side accepted.
@@ -97,27 +55,31 @@ pub const MIN_TILE: usize = 32;
 pub const MIN_LAST_CORE: usize = 16;
 
 impl TilePlan {
-    /// Plans tiles of `tile` px with `overlap` px of context for a `width × height` image.
-    pub fn new(width: usize, height: usize, tile: usize, overlap: usize) -> Result<Self> {
-        if width < MIN_SIDE || height < MIN_SIDE {
-            return Err(Error::TooSmall {
-                width,
-                height,
-                min: MIN_SIDE,
-            });
+    /// Plans tiles of `tile` px with `overlap` px of context for a `width × height` image and a
+    /// network of the given geometry.
+    pub fn new(
+        width: usize,
+        height: usize,
+        tile: usize,
+        overlap: usize,
+        geometry: Geometry,
+    ) -> Result<Self> {
+        let (stride, min) = (geometry.stride, geometry.min_side);
+        if width < min || height < min {
+            return Err(Error::TooSmall { width, height, min });
         }
-        if tile < MIN_TILE || !tile.is_multiple_of(STRIDE) {
+        if tile < MIN_TILE || !tile.is_multiple_of(stride) {
             return Err(Error::InvalidOption(format!(
-                "--tile {tile}: must be a multiple of {STRIDE} and at least {MIN_TILE}"
+                "--tile {tile}: must be a multiple of {stride} and at least {MIN_TILE}"
             )));
         }
-        if !overlap.is_multiple_of(STRIDE) {
+        if !overlap.is_multiple_of(stride) {
             return Err(Error::InvalidOption(format!(
-                "--overlap {overlap}: must be a multiple of {STRIDE} (the network's stride)"
+                "--overlap {overlap}: must be a multiple of {stride} (the network's stride)"
             )));
         }
-        let padded_width = width.next_multiple_of(STRIDE);
-        let padded_height = height.next_multiple_of(STRIDE);
+        let padded_width = width.next_multiple_of(stride);
+        let padded_height = height.next_multiple_of(stride);
         Ok(Self {
             width,
             height,
@@ -125,9 +87,10 @@ impl TilePlan {
             padded_height,
             tile,
             overlap,
-            feather: feather_half_width(tile, overlap),
+            feather: feather_half_width(tile, overlap, geometry.receptive_radius),
             x_edges: edges(padded_width, tile),
             y_edges: edges(padded_height, tile),
+            geometry,
         })
     }
 
@@ -139,6 +102,16 @@ impl TilePlan {
     /// Number of tile rows.
     pub fn rows(&self) -> usize {
         self.y_edges.len() - 1
+    }
+
+    /// The same grid with no context and no feathering: cores that simply abut, for a render
+    /// whose every core is exact on its own.
+    pub fn abutting(&self) -> TilePlan {
+        TilePlan {
+            overlap: 0,
+            feather: 0,
+            ..self.clone()
+        }
     }
 
     /// Total number of tiles.
@@ -180,9 +153,9 @@ impl TilePlan {
 
 /// Feather half-width: as wide as possible while both neighbours keep full context; without
 /// enough overlap for that, half the overlap. Never more than half a tile.
-fn feather_half_width(tile: usize, overlap: usize) -> usize {
-    let f = if overlap >= RECEPTIVE_RADIUS {
-        overlap - RECEPTIVE_RADIUS
+fn feather_half_width(tile: usize, overlap: usize, radius: usize) -> usize {
+    let f = if overlap >= radius {
+        overlap - radius
     } else {
         overlap / 2
     };
@@ -204,9 +177,17 @@ fn edges(extent: usize, tile: usize) -> Vec<usize> {
 mod tests {
     use super::*;
 
+    const G: Geometry = Geometry {
+        stride: 4,
+        receptive_radius: 65,
+        min_side: 5,
+    };
+    const RECEPTIVE_RADIUS: usize = 65;
+    const STRIDE: usize = 4;
+
     #[test]
     fn cores_partition_the_padded_image_on_stride_aligned_origins() {
-        let plan = TilePlan::new(1001, 517, 256, 128).unwrap();
+        let plan = TilePlan::new(1001, 517, 256, 128, G).unwrap();
         assert_eq!((plan.padded_width, plan.padded_height), (1004, 520));
         let area: usize = plan.tiles().map(|t| t.core.width() * t.core.height()).sum();
         assert_eq!(area, 1004 * 520);
@@ -220,25 +201,25 @@ mod tests {
 
     #[test]
     fn small_image_is_one_tile_and_tiny_image_is_refused() {
-        let plan = TilePlan::new(40, 30, 1024, 128).unwrap();
+        let plan = TilePlan::new(40, 30, 1024, 128, G).unwrap();
         assert_eq!(plan.len(), 1);
         assert!(matches!(
-            TilePlan::new(4, 30, 1024, 128),
+            TilePlan::new(4, 30, 1024, 128, G),
             Err(Error::TooSmall { .. })
         ));
-        assert!(TilePlan::new(100, 100, 250, 128).is_err());
-        assert!(TilePlan::new(100, 100, 256, 130).is_err());
+        assert!(TilePlan::new(100, 100, 250, 128, G).is_err());
+        assert!(TilePlan::new(100, 100, 256, 130, G).is_err());
     }
 
     #[test]
     fn thin_ragged_last_core_joins_its_neighbour() {
-        let plan = TilePlan::new(1004, 1000, 200, 64).unwrap();
+        let plan = TilePlan::new(1004, 1000, 200, 64, G).unwrap();
         assert_eq!(plan.x_edges, vec![0, 200, 400, 600, 800, 1004]);
     }
 
     #[test]
     fn feather_keeps_full_context() {
-        let plan = TilePlan::new(2000, 2000, 512, 128).unwrap();
+        let plan = TilePlan::new(2000, 2000, 512, 128, G).unwrap();
         assert_eq!(plan.feather, 128 - RECEPTIVE_RADIUS);
         assert!(plan.overlap - plan.feather >= RECEPTIVE_RADIUS);
     }

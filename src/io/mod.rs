@@ -10,6 +10,7 @@ pub use output::Output;
 pub use reader::InputImage;
 
 use crate::colour::ColourModel;
+use crate::geom::Rect;
 
 /// Channel layout of an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -112,5 +113,22 @@ impl Window {
     /// The alpha plane, if the input has alpha.
     pub fn alpha(&self) -> Option<&[f32]> {
         (self.channels == 4).then(|| &self.planes[3 * self.width * self.height..])
+    }
+
+    /// The part covering `rect` of this window, which was read at `at` (`rect` inside `at`).
+    pub fn crop(&self, at: Rect, rect: Rect) -> Window {
+        let mut planes = Vec::with_capacity(self.channels * rect.area());
+        for c in 0..self.channels {
+            for y in rect.y0..rect.y1 {
+                let row = (c * self.height + y - at.y0) * self.width;
+                planes.extend_from_slice(&self.planes[row + rect.x0 - at.x0..][..rect.width()]);
+            }
+        }
+        Window {
+            width: rect.width(),
+            height: rect.height(),
+            planes,
+            channels: self.channels,
+        }
     }
 }

@@ -17,7 +17,8 @@ use super::palette::Palette;
 use super::{ColorLayout, ImageInfo, Resolution, Window};
 use crate::colour::{ColourOptions, InputColour};
 use crate::error::{Error, Result};
-use crate::tiling::Rect;
+use crate::geom::Rect;
+use crate::stats::ImageSource;
 
 /// Decoded bands kept at once; enough for a tile window of several bands plus the next one.
 const MIN_CACHED_BANDS: usize = 4;
@@ -589,4 +590,12 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
         storage: format,
     };
     Ok((info, Source::Memory(Arc::new(samples)), height.max(1)))
+}
+
+impl ImageSource for InputImage {
+    fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>> {
+        let mut window = self.read_window(rect)?;
+        window.planes.truncate(3 * rect.area());
+        Ok(window.planes)
+    }
 }

@@ -30,18 +30,6 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Parses `none`, `lzw` or `deflate`.
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "none" => Ok(Self::None),
-            "lzw" => Ok(Self::Lzw),
-            "deflate" | "zip" => Ok(Self::Deflate),
-            other => Err(Error::InvalidOption(format!(
-                "--compress {other}: use none, lzw or deflate"
-            ))),
-        }
-    }
-
     fn tag(self) -> u16 {
         match self {
             Self::None => 1,

@@ -1,394 +1,378 @@
-//! Exact whole-image statistics, computed by streaming tiles through the network one normalised
-//! layer at a time.
+//! Exact whole-image statistics, computed by streaming tiles through the network one layer at a
+//! time, for any [`Network`].
 //!
 //! A layer's statistics are needed before anything after it can be computed, so the image is
-//! swept once per layer. The full-resolution `contract.0` is recomputed from the input for the
-//! first two sweeps (a small receptive field, so tiles need only 8 px of context); the raw output
-//! of `contract.1` is kept at half resolution in a scratch file, and every later layer is one
-//! sweep over scratch maps: read a window
-//! with a 1-px halo, normalise it with the statistics already known, convolve, add the core to
-//! the layer's accumulator and store it for the next sweep. Every pixel of every layer is
-//! counted exactly once, in f64, so the result is what the untiled network computes.
+//! swept once per normalised layer. What each sweep reads is derived from the network
+//! ([`Schedule`]): every tensor below full resolution (raw layer outputs, and the inputs of
+//! residual blocks) is kept in a scratch map when first computed; full-resolution tensors are
+//! recomputed from the nearest kept one, or from the image, with the halo each convolution needs
+//! (derived from its kernel, stride and upsampling). A sweep computes its layer's raw output over
+//! every tile's core, adds the core's moments to the layer's accumulator (f64) and stores it if
+//! kept; each map is dropped after the last sweep that reads it. Every pixel of every layer is
+//! counted exactly once, so the statistics are those of the untiled network, and the last sweep
+//! leaves the maps from which [`Exact::render_core`] finishes any core of the image exactly.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{Accumulator, LayerStats, NetworkStats};
-use crate::blend::{Blender, RowSink};
+use super::ImageSource;
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::io::InputImage;
-use crate::model::{Engine, StyleAffine, FIRST_RES_LAYER, NUM_LAYERS, NUM_STYLES, RES_BLOCKS};
-use crate::pipeline::Progress;
+use crate::geom::Rect;
+use crate::network::{Network, StyleAffine};
+use crate::norm::{Accumulator, NetworkStats};
+use crate::progress::Progress;
 use crate::scratch::ScratchMap;
-use crate::tiling::{Rect, Tile, TilePlan};
+use crate::tiling::TilePlan;
 
-/// Context (full-resolution px) that makes `contract.0..k` exact on a tile core: 4 px for the
-/// 9×9 convolution, 8 px once a strided 3×3 follows.
-const HEAD_MARGIN: [usize; 2] = [4, 8];
-/// Halo (half-resolution px) for `contract.2`, a stride-2 3×3: one pixel, rounded up to two so
-/// that windows start on even coordinates and the stride grid matches the untiled network's.
-const STRIDED_HALO: usize = 2;
-/// Halo of one 3×3 convolution at its own resolution.
-const CONV_HALO: usize = 1;
-/// Halo (half-resolution px) for `expand.1` (3×3 after upsampling) and `expand.2` (9×9).
-const TAIL_HALO: usize = 4;
+/// A tensor of the exact computation that may be kept in a scratch map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    /// Layer `i`'s raw (not yet normalised) output.
+    Raw(usize),
+    /// Layer `i`'s input.
+    Input(usize),
+}
 
-const LAST_RES_LAYER: usize = FIRST_RES_LAYER + 2 * RES_BLOCKS - 1;
-const EXPAND0: usize = LAST_RES_LAYER + 1;
+/// What a computation reads: a kept tensor, or the image itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Read {
+    Map(Slot),
+    Image,
+}
 
-/// Number of sweeps over the image [`exact_stats`] makes (for progress reporting).
-pub const SWEEPS: usize = NUM_LAYERS;
+/// Which tensors are kept, which layers are swept, and after which sweep each map is dropped;
+/// derived from the network alone.
+#[derive(Debug)]
+struct Schedule {
+    kept: HashSet<Slot>,
+    /// Layers swept, in order: every normalised layer, and every layer whose tensors are kept.
+    sweeps: Vec<usize>,
+    /// Position in `sweeps` of the last sweep reading each map (`sweeps.len()`: the render).
+    last_use: HashMap<Slot, usize>,
+}
 
-/// Everything a sweep needs.
-struct Sweep<'a, E: Engine> {
+impl Schedule {
+    fn new(net: &Network) -> Self {
+        let mut kept = HashSet::new();
+        for i in 0..net.len() {
+            if net.level_out(i) >= 2 {
+                kept.insert(Slot::Raw(i));
+            }
+            if net.is_skip_source(i) && net.level_in(i) >= 2 {
+                kept.insert(Slot::Input(i));
+            }
+        }
+        let sweeps: Vec<usize> = (0..net.len())
+            .filter(|&i| {
+                net.layers[i].norm.is_instance()
+                    || kept.contains(&Slot::Raw(i))
+                    || kept.contains(&Slot::Input(i))
+            })
+            .collect();
+        let mut ready = HashSet::new();
+        let mut last_use = HashMap::new();
+        for (pos, &i) in sweeps.iter().enumerate() {
+            for read in reads_input(net, i, &ready) {
+                if let Read::Map(slot) = read {
+                    last_use.insert(slot, pos);
+                }
+            }
+            ready.extend(
+                [Slot::Raw(i), Slot::Input(i)]
+                    .into_iter()
+                    .filter(|s| kept.contains(s)),
+            );
+        }
+        for read in reads_input(net, net.len(), &ready) {
+            if let Read::Map(slot) = read {
+                last_use.insert(slot, sweeps.len());
+            }
+        }
+        Self {
+            kept,
+            sweeps,
+            last_use,
+        }
+    }
+}
+
+/// What computing layer `i`'s input reads, given the maps already filled (mirrors
+/// [`Exact::input`]).
+fn reads_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<Read> {
+    if i == 0 {
+        return vec![Read::Image];
+    }
+    if ready.contains(&Slot::Input(i)) {
+        return vec![Read::Map(Slot::Input(i))];
+    }
+    let mut reads = if ready.contains(&Slot::Raw(i - 1)) {
+        vec![Read::Map(Slot::Raw(i - 1))]
+    } else {
+        reads_input(net, i - 1, ready)
+    };
+    if let Some(j) = net.layers[i - 1].skip_from {
+        reads.extend(reads_input(net, j, ready));
+    }
+    reads
+}
+
+/// The exact computation's state: the statistics found so far and the maps still needed.
+pub struct Exact<'a, E: Engine> {
     engine: &'a E,
     style: &'a StyleAffine,
-    plan: &'a TilePlan,
+    /// Padded image size at full resolution.
+    extent: (usize, usize),
+    schedule: Schedule,
+    maps: HashMap<Slot, ScratchMap>,
+    ready: HashSet<Slot>,
+    stats: NetworkStats,
 }
 
-/// The result of the exact sweeps: the statistics, and `expand.0`'s raw output, from which the
-/// last two layers produce the final image without running the network again.
-pub struct ExactStats {
-    /// Statistics of all layers, as the untiled network computes them.
-    pub stats: NetworkStats,
-    expanded: ScratchMap,
-}
-
-/// Computes the statistics the untiled network would compute on the whole image.
-pub fn exact_stats<E: Engine>(
-    engine: &E,
-    style: &StyleAffine,
-    weights: &[f32; NUM_STYLES],
-    input: &mut InputImage,
-    plan: &TilePlan,
-    scratch_dir: &Path,
-    progress: &mut dyn Progress,
-) -> Result<ExactStats> {
-    let mut stats = NetworkStats::new(weights, "exact", plan.width, plan.height);
-    let sweep = Sweep {
-        engine,
-        style,
-        plan,
-    };
-    let (wq, hq) = (plan.padded_width / 4, plan.padded_height / 4);
-    let channels = engine.channels(FIRST_RES_LAYER);
-    // stream[0], stream[1]: residual-stream ping-pong (stream[1] first holds contract.2's raw
-    // output); inner: raw first conv of a block; outer: raw second conv of a block.
-    let mut stream = [
-        ScratchMap::new(scratch_dir, channels, wq, hq)?,
-        ScratchMap::new(scratch_dir, channels, wq, hq)?,
-    ];
-    let mut inner = ScratchMap::new(scratch_dir, channels, wq, hq)?;
-    let mut outer = ScratchMap::new(scratch_dir, channels, wq, hq)?;
-
-    // contract.1's raw output (half resolution) is kept so that contract.2's sweep reads it
-    // instead of recomputing the full-resolution layers a third time.
-    let mut half = ScratchMap::new(
-        scratch_dir,
-        engine.channels(1),
-        plan.padded_width / 2,
-        plan.padded_height / 2,
-    )?;
-    let layer_stats = sweep.head(0, input, &stats, None, progress)?;
-    stats.set(0, layer_stats);
-    let layer_stats = sweep.head(1, input, &stats, Some(&mut half), progress)?;
-    stats.set(1, layer_stats);
-    let layer_stats = sweep.contract2(&half, &mut stream[1], &stats, progress)?;
-    stats.set(2, layer_stats);
-    drop(half);
-    for block in 0..RES_BLOCKS {
-        let first = FIRST_RES_LAYER + 2 * block;
-        // Block b finds the stored part of its input in one map and stores its input in the
-        // other, for block b + 1's residual add.
-        let [s0, s1] = &mut stream;
-        let (src, dst) = if block % 2 == 0 {
-            (&*s1, s0)
-        } else {
-            (&*s0, s1)
-        };
-        let layer_stats = sweep.res_first(block, src, &outer, dst, &mut inner, &stats, progress)?;
-        stats.set(first, layer_stats);
-        let layer_stats = sweep.res_second(first, &inner, &mut outer, &stats, progress)?;
-        stats.set(first + 1, layer_stats);
-    }
-    let last_stream = &stream[(RES_BLOCKS - 1) % 2];
-    let mut expanded = ScratchMap::new(
-        scratch_dir,
-        engine.channels(EXPAND0),
-        plan.padded_width / 2,
-        plan.padded_height / 2,
-    )?;
-    let layer_stats = sweep.expand0(last_stream, &outer, &mut expanded, &stats, progress)?;
-    stats.set(EXPAND0, layer_stats);
-    for layer in EXPAND0 + 1..NUM_LAYERS {
-        let layer_stats = sweep.tail(layer, &expanded, &stats, progress)?;
-        stats.set(layer, layer_stats);
-    }
-    Ok(ExactStats { stats, expanded })
-}
-
-impl ExactStats {
-    /// Produces the final image from the stored `expand.0` output: each tile core is computed
-    /// with exact halos, so the cores simply tile the image (no blending) and the result is the
-    /// untiled network's. `alpha_from` supplies the input's alpha plane for a core, if any.
-    pub fn render<E: Engine>(
-        &self,
-        engine: &E,
-        style: &StyleAffine,
+impl<'a, E: Engine> Exact<'a, E> {
+    /// Runs every sweep over the image and returns the statistics the untiled network would
+    /// compute, with the maps the render needs.
+    pub fn sweep(
+        engine: &'a E,
+        style: &'a StyleAffine,
+        input: &mut dyn ImageSource,
         plan: &TilePlan,
-        mut alpha_from: impl FnMut(Rect) -> Result<Option<Vec<f32>>>,
-        sink: &mut dyn RowSink,
+        scratch_dir: &Path,
         progress: &mut dyn Progress,
-    ) -> Result<()> {
-        let sweep = Sweep {
+    ) -> Result<Self> {
+        let net = engine.network();
+        let mut exact = Self {
             engine,
             style,
-            plan,
+            extent: (plan.padded_width, plan.padded_height),
+            schedule: Schedule::new(net),
+            maps: HashMap::new(),
+            ready: HashSet::new(),
+            stats: NetworkStats::empty(net.len()),
         };
-        let abutting = TilePlan {
-            feather: 0,
-            ..plan.clone()
-        };
-        let mut blender: Option<Blender> = None;
-        progress.stage("stylizing", plan.len());
-        for row in 0..plan.rows() {
-            for col in 0..plan.cols() {
-                let tile = plan.tile_with_margin(col, row, 0);
-                let (_, window) = sweep.at_level(&tile, 2, TAIL_HALO);
-                let mut x =
-                    sweep.normalize(EXPAND0, sweep.load(&self.expanded, window)?, &self.stats);
-                for layer in EXPAND0 + 1..NUM_LAYERS {
-                    let raw = engine.conv_raw(layer, x);
-                    x = sweep.normalize(layer, raw, &self.stats);
-                }
-                let x = engine.crop(x, (2 * window.x0, 2 * window.y0), tile.core);
-                let mut planar = engine.download(x);
-                let alpha = alpha_from(tile.core)?;
-                let channels = if alpha.is_some() { 4 } else { 3 };
-                if let Some(alpha) = alpha {
-                    planar.extend_from_slice(&alpha);
-                }
-                blender
-                    .get_or_insert_with(|| Blender::new(&abutting, channels))
-                    .add_tile(&tile, &planar);
-                progress.step();
-            }
-            if let Some(b) = blender.as_mut() {
-                b.finish_row(row, sink)?;
+        let sweeps = exact.schedule.sweeps.clone();
+        for (pos, &layer) in sweeps.iter().enumerate() {
+            progress.stage(
+                &format!("statistics {}/{}", pos + 1, sweeps.len()),
+                plan.len(),
+            );
+            exact.sweep_layer(layer, input, plan, scratch_dir, progress)?;
+            exact.drop_maps_after(pos);
+        }
+        Ok(exact)
+    }
+
+    /// The statistics of every normalised layer.
+    pub fn stats(&self) -> &NetworkStats {
+        &self.stats
+    }
+
+    /// One sweep: layer `i`'s raw output over every core, its moments reduced, its kept
+    /// tensors stored.
+    fn sweep_layer(
+        &mut self,
+        i: usize,
+        input: &mut dyn ImageSource,
+        plan: &TilePlan,
+        scratch_dir: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let net = self.engine.network();
+        let (keep_raw, keep_input) = (
+            self.schedule.kept.contains(&Slot::Raw(i)),
+            self.schedule.kept.contains(&Slot::Input(i)),
+        );
+        for (slot, keep, channels, level) in [
+            (
+                Slot::Raw(i),
+                keep_raw,
+                net.layers[i].out_channels,
+                net.level_out(i),
+            ),
+            (
+                Slot::Input(i),
+                keep_input,
+                net.layers[i].in_channels,
+                net.level_in(i),
+            ),
+        ] {
+            if keep {
+                let (w, h) = self.extent_at(level);
+                self.maps
+                    .insert(slot, ScratchMap::new(scratch_dir, channels, w, h)?);
             }
         }
+        let mut acc = Accumulator::default();
+        for row in 0..plan.rows() {
+            for col in 0..plan.cols() {
+                let core = plan.tile_with_margin(col, row, 0).core;
+                let core_out = core.scaled_down(net.level_out(i));
+                let raw = self.raw(input, i, core_out)?;
+                if keep_raw {
+                    self.store(Slot::Raw(i), core_out, &raw)?;
+                }
+                if keep_input {
+                    let core_in = core.scaled_down(net.level_in(i));
+                    let x = self.input(input, i, core_in)?;
+                    self.store(Slot::Input(i), core_in, &x)?;
+                }
+                if net.layers[i].norm.is_instance() {
+                    acc.merge(&self.engine.moments(&raw));
+                }
+                progress.step();
+            }
+        }
+        if net.layers[i].norm.is_instance() {
+            self.stats.set(i, acc.finish());
+        }
+        self.ready.insert(Slot::Raw(i));
+        self.ready.insert(Slot::Input(i));
         Ok(())
+    }
+
+    /// Drops the maps no sweep after position `pos` (nor the render) reads.
+    fn drop_maps_after(&mut self, pos: usize) {
+        let last_use = &self.schedule.last_use;
+        self.maps
+            .retain(|slot, _| last_use.get(slot).is_some_and(|&last| last > pos));
+    }
+
+    /// The image rectangle the render of `core` reads (for its alpha, and for layer 0's input
+    /// if no kept map spares it): the core, or the core grown by the receptive field.
+    pub fn render_window(&self, core: Rect) -> Rect {
+        let net = self.engine.network();
+        let ready: HashSet<Slot> = self.maps.keys().copied().collect();
+        if reads_input(net, net.len(), &ready).contains(&Read::Image) {
+            let g = net.geometry();
+            core.grow_within(g.receptive_radius + g.stride, self.extent.0, self.extent.1)
+        } else {
+            core
+        }
+    }
+
+    /// The network's output over `core`, exactly as the untiled network computes it, from the
+    /// kept maps (and `image`, which holds [`Exact::render_window`]).
+    pub fn render_core(&self, core: Rect, image: &mut dyn ImageSource) -> Result<Vec<f32>> {
+        let net = self.engine.network();
+        let y = self.input(image, net.len(), core)?;
+        Ok(self.engine.download(y))
+    }
+
+    /// Layer `i`'s raw output over `out` (at its output level).
+    fn raw(&self, image: &mut dyn ImageSource, i: usize, out: Rect) -> Result<E::Act> {
+        if self.ready.contains(&Slot::Raw(i)) {
+            if let Some(map) = self.maps.get(&Slot::Raw(i)) {
+                return self.load(map, out);
+            }
+        }
+        let window = self.input_window(i, out);
+        let x = self.input(image, i, window)?;
+        let raw = self.engine.conv_raw(i, x);
+        Ok(self.engine.crop(raw, self.output_origin(i, window), out))
+    }
+
+    /// Layer `i`'s input over `rect` (at its input level); `i == len()` gives the output.
+    fn input(&self, image: &mut dyn ImageSource, i: usize, rect: Rect) -> Result<E::Act> {
+        if i == 0 {
+            return Ok(self
+                .engine
+                .upload(image.rgb(rect)?, 3, rect.height(), rect.width()));
+        }
+        if self.ready.contains(&Slot::Input(i)) {
+            if let Some(map) = self.maps.get(&Slot::Input(i)) {
+                return self.load(map, rect);
+            }
+        }
+        let prev = i - 1;
+        let raw = self.raw(image, prev, rect)?;
+        let x = self
+            .engine
+            .normalize(prev, raw, self.stats.get(prev), self.style);
+        match self.engine.network().layers[prev].skip_from {
+            Some(j) => Ok(self.engine.add(x, self.input(image, j, rect)?)),
+            None => Ok(x),
+        }
+    }
+
+    /// The input window (at layer `i`'s input level) whose convolution is exact over `out`:
+    /// `out` grown by the kernel's reach, mapped through the stride or upsampling, clipped to
+    /// the image (where the engine's reflect padding then matches the whole image's), and
+    /// starting on an even pixel before a stride-2 layer so that its grid matches the image's.
+    fn input_window(&self, i: usize, out: Rect) -> Rect {
+        let net = self.engine.network();
+        let layer = &net.layers[i];
+        let (w, h) = self.extent_at(net.level_in(i));
+        let reach = layer.kernel / 2;
+        let span = |a0: usize, a1: usize, n: usize| -> (usize, usize) {
+            if layer.upsample {
+                (
+                    a0.saturating_sub(reach) / 2,
+                    (a1 + reach).div_ceil(2).min(n),
+                )
+            } else if layer.stride == 2 {
+                ((2 * a0).saturating_sub(reach) & !1, (2 * a1 + reach).min(n))
+            } else {
+                (a0.saturating_sub(reach), (a1 + reach).min(n))
+            }
+        };
+        let (x0, x1) = span(out.x0, out.x1, w);
+        let (y0, y1) = span(out.y0, out.y1, h);
+        Rect { x0, y0, x1, y1 }
+    }
+
+    /// Where the convolution of layer `i` over `window` puts its output's first pixel.
+    fn output_origin(&self, i: usize, window: Rect) -> (usize, usize) {
+        let layer = &self.engine.network().layers[i];
+        if layer.upsample {
+            (2 * window.x0, 2 * window.y0)
+        } else {
+            (window.x0 / layer.stride, window.y0 / layer.stride)
+        }
+    }
+
+    fn extent_at(&self, level: usize) -> (usize, usize) {
+        (self.extent.0 / level, self.extent.1 / level)
+    }
+
+    fn load(&self, map: &ScratchMap, rect: Rect) -> Result<E::Act> {
+        let data = map.read(rect)?;
+        Ok(self
+            .engine
+            .upload(data, map.channels(), rect.height(), rect.width()))
+    }
+
+    fn store(&mut self, slot: Slot, rect: Rect, x: &E::Act) -> Result<()> {
+        let values = self.engine.download(x.clone());
+        match self.maps.get_mut(&slot) {
+            Some(map) => map.write(rect, &values),
+            None => Ok(()),
+        }
     }
 }
 
-impl<E: Engine> Sweep<'_, E> {
-    /// One sweep for `layer`: `core_raw` gives each tile's raw layer output over its core
-    /// (storing it where a later sweep needs it); the cores' moments are reduced.
-    fn run(
-        &self,
-        layer: usize,
-        progress: &mut dyn Progress,
-        mut core_raw: impl FnMut(&Tile) -> Result<E::Act>,
-    ) -> Result<LayerStats> {
-        let mut acc = Accumulator::default();
-        progress.stage(
-            &format!("statistics {}/{SWEEPS}", layer + 1),
-            self.plan.len(),
-        );
-        for row in 0..self.plan.rows() {
-            for col in 0..self.plan.cols() {
-                let raw = core_raw(&self.plan.tile_with_margin(col, row, 0))?;
-                acc.merge(&self.engine.moments(&raw));
-                progress.step();
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::multistyle26;
+
+    #[test]
+    fn multistyle26_schedule_recomputes_the_full_resolution_layers_only() {
+        let net = multistyle26::builtin();
+        let s = Schedule::new(&net);
+        assert_eq!(s.sweeps, (0..18).collect::<Vec<_>>());
+        // contract.0, expand.1 and expand.2 (full resolution) are never stored.
+        for i in [0, 16, 17] {
+            assert!(!s.kept.contains(&Slot::Raw(i)));
         }
-        Ok(acc.finish())
-    }
-
-    /// A tile's core and window at `1/factor` resolution, the window grown by `halo` there.
-    fn at_level(&self, tile: &Tile, factor: usize, halo: usize) -> (Rect, Rect) {
-        let core = tile.core.scaled_down(factor);
-        let window = core.grow_within(
-            halo,
-            self.plan.padded_width / factor,
-            self.plan.padded_height / factor,
-        );
-        (core, window)
-    }
-
-    fn load(&self, map: &ScratchMap, window: Rect) -> Result<E::Act> {
-        let (data, channels) = (map.read(window)?, map.channels());
-        Ok(self
-            .engine
-            .upload(data, channels, window.height(), window.width()))
-    }
-
-    fn store(&self, map: &mut ScratchMap, core: Rect, x: &E::Act) -> Result<()> {
-        map.write(core, &self.engine.download(x.clone()))
-    }
-
-    fn normalize(&self, layer: usize, raw: E::Act, stats: &NetworkStats) -> E::Act {
-        self.engine
-            .normalize(layer, raw, stats.layer(layer), self.style)
-    }
-
-    /// Sweep for full-resolution layer `layer` (0 or 1): recompute from the input, normalising
-    /// `contract.0` with its now-known statistics; `store` keeps the raw output.
-    fn head(
-        &self,
-        layer: usize,
-        input: &mut InputImage,
-        stats: &NetworkStats,
-        mut store: Option<&mut ScratchMap>,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        let (w, h) = (self.plan.padded_width, self.plan.padded_height);
-        self.run(layer, progress, |tile| {
-            let window = tile.core.grow_within(HEAD_MARGIN[layer], w, h);
-            let win = input.read_window(window)?;
-            let rgb = win.rgb().to_vec();
-            let mut x = self.engine.upload(rgb, 3, win.height, win.width);
-            for earlier in 0..layer {
-                let raw = self.engine.conv_raw(earlier, x);
-                x = self.normalize(earlier, raw, stats);
-            }
-            let factor = 1 << layer;
-            let core = tile.core.scaled_down(factor);
-            let origin = (window.x0 / factor, window.y0 / factor);
-            let raw = self
-                .engine
-                .crop(self.engine.conv_raw(layer, x), origin, core);
-            if let Some(map) = store.as_deref_mut() {
-                self.store(map, core, &raw)?;
-            }
-            Ok(raw)
-        })
-    }
-
-    /// Sweep for `contract.2` (stride 2), from the stored raw output of `contract.1`; stores its
-    /// raw output at quarter resolution.
-    fn contract2(
-        &self,
-        half: &ScratchMap,
-        quarter: &mut ScratchMap,
-        stats: &NetworkStats,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        self.run(2, progress, |tile| {
-            let (_, window) = self.at_level(tile, 2, STRIDED_HALO);
-            let x = self.normalize(1, self.load(half, window)?, stats);
-            let raw = self.engine.conv_raw(2, x);
-            let core = tile.core.scaled_down(4);
-            let raw = self.engine.crop(raw, (window.x0 / 2, window.y0 / 2), core);
-            self.store(quarter, core, &raw)?;
-            Ok(raw)
-        })
-    }
-
-    /// Sweep for the first conv of residual block `block`: forms the block's input (the
-    /// previous block's output, or `contract.2` normalised), stores it, convolves.
-    #[allow(clippy::too_many_arguments)]
-    fn res_first(
-        &self,
-        block: usize,
-        src: &ScratchMap,
-        prev_outer: &ScratchMap,
-        dst: &mut ScratchMap,
-        inner: &mut ScratchMap,
-        stats: &NetworkStats,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        let layer = FIRST_RES_LAYER + 2 * block;
-        self.run(layer, progress, |tile| {
-            let (core, window) = self.at_level(tile, 4, CONV_HALO);
-            let origin = (window.x0, window.y0);
-            let x = self.block_input(block, src, prev_outer, window, stats)?;
-            self.store(dst, core, &self.engine.crop(x.clone(), origin, core))?;
-            let raw = self
-                .engine
-                .crop(self.engine.conv_raw(layer, x), origin, core);
-            self.store(inner, core, &raw)?;
-            Ok(raw)
-        })
-    }
-
-    /// The input of residual block `block` (or of `expand.0` for `block == RES_BLOCKS`) over
-    /// `window`, from the stored residual stream and the previous block's raw branch.
-    fn block_input(
-        &self,
-        block: usize,
-        src: &ScratchMap,
-        prev_outer: &ScratchMap,
-        window: Rect,
-        stats: &NetworkStats,
-    ) -> Result<E::Act> {
-        let stored = self.load(src, window)?;
-        if block == 0 {
-            return Ok(self.normalize(FIRST_RES_LAYER - 1, stored, stats));
-        }
-        let prev = FIRST_RES_LAYER + 2 * block - 1;
-        let branch = self.normalize(prev, self.load(prev_outer, window)?, stats);
-        Ok(self.engine.add(stored, branch))
-    }
-
-    /// Sweep for the second conv of a residual block.
-    fn res_second(
-        &self,
-        first: usize,
-        inner: &ScratchMap,
-        outer: &mut ScratchMap,
-        stats: &NetworkStats,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        self.run(first + 1, progress, |tile| {
-            let (core, window) = self.at_level(tile, 4, CONV_HALO);
-            let x = self.normalize(first, self.load(inner, window)?, stats);
-            let raw = self.engine.conv_raw(first + 1, x);
-            let raw = self.engine.crop(raw, (window.x0, window.y0), core);
-            self.store(outer, core, &raw)?;
-            Ok(raw)
-        })
-    }
-
-    /// Sweep for `expand.0`: the last block's output, upsampled and convolved, stored at half
-    /// resolution.
-    fn expand0(
-        &self,
-        last_stream: &ScratchMap,
-        outer: &ScratchMap,
-        expanded: &mut ScratchMap,
-        stats: &NetworkStats,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        self.run(EXPAND0, progress, |tile| {
-            let (_, window) = self.at_level(tile, 4, CONV_HALO);
-            let x = self.block_input(RES_BLOCKS, last_stream, outer, window, stats)?;
-            let core = tile.core.scaled_down(2);
-            let raw = self.engine.conv_raw(EXPAND0, x);
-            let raw = self.engine.crop(raw, (2 * window.x0, 2 * window.y0), core);
-            self.store(expanded, core, &raw)?;
-            Ok(raw)
-        })
-    }
-
-    /// Sweep for `expand.1` or `expand.2`, recomputed from the stored `expand.0` output.
-    fn tail(
-        &self,
-        layer: usize,
-        expanded: &ScratchMap,
-        stats: &NetworkStats,
-        progress: &mut dyn Progress,
-    ) -> Result<LayerStats> {
-        self.run(layer, progress, |tile| {
-            let (_, window) = self.at_level(tile, 2, TAIL_HALO);
-            let mut x = self.normalize(EXPAND0, self.load(expanded, window)?, stats);
-            for earlier in EXPAND0 + 1..layer {
-                let raw = self.engine.conv_raw(earlier, x);
-                x = self.normalize(earlier, raw, stats);
-            }
-            let raw = self.engine.conv_raw(layer, x);
-            Ok(self
-                .engine
-                .crop(raw, (2 * window.x0, 2 * window.y0), tile.core))
-        })
+        // The render reads expand.0's raw output only.
+        let at_render: Vec<_> = s
+            .last_use
+            .iter()
+            .filter(|(_, &pos)| pos == s.sweeps.len())
+            .map(|(slot, _)| *slot)
+            .collect();
+        assert_eq!(at_render, vec![Slot::Raw(15)]);
+        // contract.1's half-resolution map is dropped after contract.2's sweep.
+        assert_eq!(s.last_use[&Slot::Raw(1)], 2);
     }
 }

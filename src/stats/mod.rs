@@ -4,18 +4,27 @@
 //!
 //! Three sources: [`exact`] streams the image through the network layer by layer and reduces
 //! each layer over all tiles (the tiled result then equals the untiled network), [`thumbnail`]
-//! runs the network on a downscaled copy (cheap, approximate), and [`NetworkStats::load`] reads
+//! runs the network on a downscaled copy (cheap, approximate), and [`StatsFile::load`] reads
 //! numbers saved by an earlier run.
 
 pub mod exact;
 pub mod thumbnail;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Moments, NUM_LAYERS, NUM_STYLES};
+use crate::geom::Rect;
+use crate::network::{Network, StyleCode};
+use crate::norm::NetworkStats;
+
+/// Pixels of the image at full resolution, for the network's input: a file read window by
+/// window, or a window already read.
+pub trait ImageSource {
+    /// Planar RGB (0..1, sRGB) of `rect`, in coordinates of the image extended by reflection.
+    fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>>;
+}
 
 /// Which statistics a run normalises with.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +33,8 @@ pub enum StatsMode {
     Exact,
     /// Statistics of a copy downscaled so that its longer side is this many pixels.
     Thumbnail(usize),
-    /// Statistics saved earlier with `--stats-file`.
-    File(std::path::PathBuf),
+    /// Statistics saved earlier with `--save-stats`.
+    File(PathBuf),
 }
 
 impl std::fmt::Display for StatsMode {
@@ -38,110 +47,50 @@ impl std::fmt::Display for StatsMode {
     }
 }
 
-/// Mean and biased variance of each channel of one layer's raw output.
+/// Statistics with what they were computed for: a network (family and fingerprint of its
+/// weights), a style and an image size. Saved as JSON; refused on load for anything else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerStats {
-    /// Per-channel mean.
-    pub mean: Vec<f64>,
-    /// Per-channel biased variance.
-    pub var: Vec<f64>,
-}
-
-/// Streaming reducer of per-channel mean and variance over many regions.
-///
-/// Each region's mean and sum of squared deviations come from the engine (reduced in f64 on the
-/// host); regions are merged with Chan's parallel formula, so the result does not depend on how
-/// the image was cut into tiles beyond rounding.
-#[derive(Debug, Clone, Default)]
-pub struct Accumulator {
-    count: f64,
-    mean: Vec<f64>,
-    m2: Vec<f64>,
-}
-
-impl Accumulator {
-    /// Adds one region's moments (Chan's merge of two sets of moments).
-    pub fn merge(&mut self, region: &Moments) {
-        let (n, mean, m2) = (region.count, &region.mean, &region.m2);
-        if n == 0.0 {
-            return;
-        }
-        if self.count == 0.0 {
-            self.count = n;
-            self.mean = mean.clone();
-            self.m2 = m2.clone();
-            return;
-        }
-        let total = self.count + n;
-        for c in 0..self.mean.len() {
-            let delta = mean[c] - self.mean[c];
-            self.mean[c] += delta * n / total;
-            self.m2[c] += m2[c] + delta * delta * self.count * n / total;
-        }
-        self.count = total;
-    }
-
-    /// The reduced statistics (biased variance, as instance norm uses).
-    pub fn finish(&self) -> LayerStats {
-        LayerStats {
-            mean: self.mean.clone(),
-            var: self.m2.iter().map(|m| m / self.count.max(1.0)).collect(),
-        }
-    }
-}
-
-/// The statistics of all 18 normalised layers, as used for one image and one style.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NetworkStats {
+pub struct StatsFile {
     /// File format tag.
     pub format: String,
-    /// Network the numbers belong to.
+    /// Network family.
     pub network: String,
-    /// Style weights (normalised) the numbers were computed with: they depend on the style.
-    pub style: Vec<f32>,
+    /// Fingerprint of the network's architecture and weights.
+    pub network_id: String,
+    /// The style the numbers were computed with: they depend on it.
+    pub style: StyleCode,
     /// How they were computed (`exact`, `thumbnail=1024`, …).
     pub source: String,
-    /// Size of the image they were computed on.
+    /// Width of the image they were computed on.
     pub width: usize,
-    /// Size of the image they were computed on.
+    /// Height of the image they were computed on.
     pub height: usize,
-    /// One entry per layer in network order; `None` until computed.
-    pub layers: Vec<Option<LayerStats>>,
+    /// The per-layer statistics.
+    #[serde(flatten)]
+    pub stats: NetworkStats,
 }
 
-const FORMAT: &str = "bigstyle-stats/1";
-/// Name of the built-in network in statistics files.
-pub const NETWORK: &str = "multistyle26";
+const FORMAT: &str = "bigstyle-stats/2";
 
-impl NetworkStats {
-    /// An empty set for a style and image, to be filled layer by layer.
-    pub fn new(style: &[f32; NUM_STYLES], source: &str, width: usize, height: usize) -> Self {
+impl StatsFile {
+    /// Wraps `stats` with what they describe.
+    pub fn new(
+        net: &Network,
+        style: &StyleCode,
+        source: &str,
+        (width, height): (usize, usize),
+        stats: NetworkStats,
+    ) -> Self {
         Self {
             format: FORMAT.into(),
-            network: NETWORK.into(),
-            style: style.to_vec(),
+            network: net.family.clone(),
+            network_id: net.id().into(),
+            style: style.clone(),
             source: source.into(),
             width,
             height,
-            layers: vec![None; NUM_LAYERS],
+            stats,
         }
-    }
-
-    /// Records layer `index`'s statistics.
-    pub fn set(&mut self, index: usize, stats: LayerStats) {
-        self.layers[index] = Some(stats);
-    }
-
-    /// Layer `index`'s statistics; the caller must have computed it (network order).
-    pub fn layer(&self, index: usize) -> &LayerStats {
-        self.layers[index]
-            .as_ref()
-            .unwrap_or_else(|| panic!("statistics of layer {index} used before computed"))
-    }
-
-    /// Whether every layer has statistics.
-    pub fn is_complete(&self) -> bool {
-        self.layers.iter().all(Option::is_some)
     }
 
     /// Writes the statistics as JSON.
@@ -153,49 +102,74 @@ impl NetworkStats {
         std::fs::write(path, text).map_err(|e| Error::io(path, e))
     }
 
-    /// Reads statistics saved by [`NetworkStats::save`] and checks that they fit the built-in
-    /// network and the given style.
-    pub fn load(path: &Path, style: &[f32; NUM_STYLES], channels: &[usize]) -> Result<Self> {
+    /// Reads statistics saved by [`StatsFile::save`] and checks that they were computed for
+    /// this network, style and image size, with sound values for every normalised layer.
+    pub fn load(
+        path: &Path,
+        net: &Network,
+        style: &StyleCode,
+        size: (usize, usize),
+    ) -> Result<NetworkStats> {
         let bad = |reason: String| Error::Stats {
             path: path.into(),
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let stats: NetworkStats = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        if stats.format != FORMAT || stats.network != NETWORK {
+        let file: StatsFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(bad(format!("format {}, expected {FORMAT}", file.format)));
+        }
+        if file.network_id != net.id() {
             return Err(bad(format!(
-                "made for {} / {}, expected {FORMAT} / {NETWORK}",
-                stats.format, stats.network
+                "computed for another network ({} {}, this is {} {})",
+                file.network,
+                file.network_id,
+                net.family,
+                net.id()
             )));
         }
-        let same_style = stats.style.len() == NUM_STYLES
-            && stats
-                .style
-                .iter()
-                .zip(style.iter())
-                .all(|(a, b)| (a - b).abs() < 1e-6);
-        if !same_style {
+        if !file.style.same_as(style) {
             return Err(bad(
                 "computed for another style; statistics depend on the style".into(),
             ));
         }
-        if stats.layers.len() != NUM_LAYERS {
+        if (file.width, file.height) != size {
             return Err(bad(format!(
-                "{} layers, expected {NUM_LAYERS}",
-                stats.layers.len()
+                "computed for a {}x{} image, this one is {}x{}",
+                file.width, file.height, size.0, size.1
             )));
         }
-        for (index, (layer, want)) in stats.layers.iter().zip(channels).enumerate() {
-            let ok = layer.as_ref().is_some_and(|l| {
-                l.mean.len() == *want
-                    && l.var.len() == *want
+        check_layers(&file.stats, net).map_err(bad)?;
+        Ok(file.stats)
+    }
+}
+
+/// Every normalised layer has finite statistics of the right width, the others none.
+fn check_layers(stats: &NetworkStats, net: &Network) -> std::result::Result<(), String> {
+    if stats.layers.len() != net.len() {
+        return Err(format!(
+            "{} layers, expected {}",
+            stats.layers.len(),
+            net.len()
+        ));
+    }
+    for (index, (entry, layer)) in stats.layers.iter().zip(&net.layers).enumerate() {
+        let want = layer.out_channels;
+        let ok = match entry {
+            None => !layer.norm.is_instance(),
+            Some(l) => {
+                l.mean.len() == want
+                    && l.var.len() == want
                     && l.mean.iter().chain(l.var.iter()).all(|v| v.is_finite())
                     && l.var.iter().all(|v| *v >= 0.0)
-            });
-            if !ok {
-                return Err(bad(format!("layer {index} is missing or malformed")));
             }
+        };
+        if !ok {
+            return Err(format!(
+                "layer {index} ({}) is missing or malformed",
+                layer.name
+            ));
         }
-        Ok(stats)
     }
+    Ok(())
 }

@@ -3,9 +3,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use bigstyle::model::burn::BurnEngine;
-use bigstyle::model::cpu::CpuEngine;
-use bigstyle::pipeline::NoProgress;
+use bigstyle::engine::burn::BurnEngine;
+use bigstyle::engine::cpu::CpuEngine;
+use bigstyle::engine::Engine;
+use bigstyle::progress::NoProgress;
 use bigstyle::{stylize_file, CpuBackend, Options};
 use tiff::decoder::{Decoder, DecodingResult};
 use tiff::encoder::{colortype, TiffEncoder};
@@ -116,8 +117,19 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
 
 /// Runs the library pipeline and returns the output's 8-bit samples.
 pub fn run_tiled(input: &Path, dir: &Path, opts: &Options, tag: &str) -> Vec<u8> {
+    run_tiled_on(&model(), input, dir, opts, tag)
+}
+
+/// [`run_tiled`] on a given engine (another network).
+pub fn run_tiled_on(
+    engine: &impl Engine,
+    input: &Path,
+    dir: &Path,
+    opts: &Options,
+    tag: &str,
+) -> Vec<u8> {
     let out = dir.join(format!("{tag}.tif"));
-    run(input, &out, opts);
+    stylize_file(engine, input, &out, opts, &mut NoProgress).unwrap();
     read_tiff(&out)
         .samples
         .into_iter()

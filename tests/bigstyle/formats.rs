@@ -4,9 +4,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use bigstyle::geom::Rect;
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::{ColorLayout, InputImage};
-use bigstyle::tiling::Rect;
 use bigstyle::Options;
 use tiff::encoder::{colortype, TiffEncoder};
 use tiff::tags::Tag;

@@ -3,7 +3,7 @@
 
 use bigstyle::{parse_style, stylize_whole, Options};
 
-use bigstyle::model::Engine;
+use bigstyle::engine::Engine;
 
 use crate::common::{data, model, planar, quantize, reference_model, run_tiled};
 
@@ -33,7 +33,7 @@ fn check_golden(net: &impl Engine) {
         let (w, h) = (input.width() as usize, input.height() as usize);
         for (tag, spec) in CASES {
             let weights = parse_style(spec).unwrap();
-            let out = stylize_whole(net, &weights, &planar(&input), w, h);
+            let out = stylize_whole(net, &weights, &planar(&input), w, h).unwrap();
             let ours = quantize(&out, w, h);
             let reference = image::open(data(&format!("golden/{image}_{tag}.png")))
                 .unwrap()
@@ -65,12 +65,12 @@ fn cpu_engine_matches_burn_model_on_a_photo() {
     let (w, h) = (333, 250);
     let weights = parse_style("5:0.3,21:0.7").unwrap();
     let fast = quantize(
-        &stylize_whole(&model(), &weights, &planar(&img), w, h),
+        &stylize_whole(&model(), &weights, &planar(&img), w, h).unwrap(),
         w,
         h,
     );
     let reference = quantize(
-        &stylize_whole(&reference_model(), &weights, &planar(&img), w, h),
+        &stylize_whole(&reference_model(), &weights, &planar(&img), w, h).unwrap(),
         w,
         h,
     );

@@ -7,4 +7,5 @@ mod formats;
 mod golden;
 mod io;
 mod memory;
+mod models;
 mod tiling;

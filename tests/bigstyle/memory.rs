@@ -78,7 +78,7 @@ fn image_wider_than_65535_round_trips() {
         &input,
         &out,
         &opts,
-        &mut bigstyle::pipeline::NoProgress,
+        &mut bigstyle::progress::NoProgress,
     )
     .unwrap();
     let decoded = read_tiff(&out);

@@ -15,7 +15,7 @@ const H: u32 = 1203;
 fn untiled(img: &image::RgbImage, style: &str) -> Vec<u8> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let weights = parse_style(style).unwrap();
-    let out = stylize_whole(&model(), &weights, &planar(img), w, h);
+    let out = stylize_whole(&model(), &weights, &planar(img), w, h).unwrap();
     quantize(&out, w, h)
 }
 

@@ -5,8 +5,10 @@
 
 use rayon::prelude::*;
 
-use super::{Activation, Engine, Moments, NetworkWeights, LAYERS};
-use crate::tiling::Rect;
+use super::Engine;
+use crate::geom::Rect;
+use crate::network::{multistyle26, Activation, Network};
+use crate::norm::Moments;
 
 /// Defines `$name(args)`, which runs `$body::<true>(args)` compiled for AVX-512 or for AVX2 with
 /// FMA when the processor has them (detected at run time), and `$body::<false>(args)` otherwise,
@@ -65,8 +67,10 @@ const BLOCK_FLOATS: usize = 1 << 18;
 const DIRECT_MAX_OUT: usize = 4;
 /// Output pixels computed together by the direct convolution.
 const LANES: usize = 16;
-/// Output channels of the first layer (3 → 32, 9×9), computed by [`wide_conv`].
+/// Output channels of the layers [`wide_conv`] computes (3 → 32, such as a 9×9 first layer).
 const WIDE_OUT: usize = 32;
+/// Input channels of the layers [`wide_conv`] computes.
+const WIDE_IN: usize = 3;
 /// Pixels computed together by [`wide_conv`].
 const WIDE_PIXELS: usize = 8;
 /// Values summed in f32 before a partial sum is carried to f64 (moments).
@@ -78,11 +82,11 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// The built-in network with host kernels.
+/// A network with host kernels.
 pub struct CpuEngine {
-    weights: NetworkWeights,
-    /// The first layer's weights as `[tap][out channel]`, for [`wide_conv`].
-    first_layer_taps: Vec<[f32; WIDE_OUT]>,
+    net: Network,
+    /// Weights as `[tap][out channel]` of the layers [`wide_conv`] computes (3 → 32, stride 1).
+    wide_taps: Vec<Option<Vec<[f32; WIDE_OUT]>>>,
     /// Large buffers of dropped activations, reused so that each layer's output does not cost
     /// fresh pages (page faults and kernel zeroing were ~8 % of the profile at 2048²).
     pool: BufferPool,
@@ -137,19 +141,34 @@ impl BufferPool {
 }
 
 impl CpuEngine {
-    /// The built-in network.
-    pub fn builtin() -> Self {
-        let weights = NetworkWeights::builtin();
-        let first = &weights.layers[0];
-        let taps = first.in_channels * LAYERS[0].kernel * LAYERS[0].kernel;
-        let first_layer_taps = (0..taps)
-            .map(|t| std::array::from_fn(|o| first.weight[o * taps + t]))
+    /// The engine for `net`.
+    pub fn new(net: Network) -> Self {
+        let wide_taps = net
+            .layers
+            .iter()
+            .map(|layer| {
+                let wide = layer.in_channels == WIDE_IN
+                    && layer.out_channels == WIDE_OUT
+                    && layer.stride == 1
+                    && !layer.upsample;
+                let taps = layer.in_channels * layer.kernel * layer.kernel;
+                wide.then(|| {
+                    (0..taps)
+                        .map(|t| std::array::from_fn(|o| layer.weight[o * taps + t]))
+                        .collect()
+                })
+            })
             .collect();
         Self {
-            weights,
-            first_layer_taps,
+            net,
+            wide_taps,
             pool: BufferPool::default(),
         }
+    }
+
+    /// The built-in 26-style network.
+    pub fn builtin() -> Self {
+        Self::new(multistyle26::builtin())
     }
 }
 
@@ -174,8 +193,8 @@ impl Engine for CpuEngine {
         "cpu".into()
     }
 
-    fn weights(&self) -> &NetworkWeights {
-        &self.weights
+    fn network(&self) -> &Network {
+        &self.net
     }
 
     fn upload(&self, data: Vec<f32>, channels: usize, height: usize, width: usize) -> Planar {
@@ -187,11 +206,11 @@ impl Engine for CpuEngine {
         }
     }
 
-    /// Measured with `benches/network.rs` under `/usr/bin/time -v`: peak RSS grows by 212 bytes
-    /// per pixel from 1024² to 1536² (the first layer's 32-channel output and the buffers kept
-    /// for reuse dominate); 300 keeps a margin (docs/MEMORY.md).
+    /// The network's peak floats per pixel, as 4-byte values, with a 10 % margin (about 350 bytes
+    /// for the built-in network, whose measured growth is 212 bytes per pixel from 1024² to 1536²
+    /// (`benches/network.rs` under `/usr/bin/time -v`; docs/MEMORY.md)).
     fn bytes_per_pixel(&self) -> u64 {
-        300
+        (4.4 * self.net.peak_floats_per_pixel()).ceil() as u64
     }
 
     fn download(&self, x: Planar) -> Vec<f32> {
@@ -199,21 +218,21 @@ impl Engine for CpuEngine {
     }
 
     fn conv_raw(&self, layer: usize, x: Planar) -> Planar {
-        let shape = LAYERS[layer];
-        let w = &self.weights.layers[layer];
-        let (k, stride, pad) = (shape.kernel, shape.stride, shape.kernel / 2);
-        if layer == 0 || (w.out_channels <= DIRECT_MAX_OUT && stride == 1) {
-            let padded = pad_reflect(&x, pad, shape.upsample, stride, &self.pool);
+        let w = &self.net.layers[layer];
+        let (k, stride, pad) = (w.kernel, w.stride, w.kernel / 2);
+        let wide_taps = self.wide_taps[layer].as_deref();
+        if wide_taps.is_some() || (w.out_channels <= DIRECT_MAX_OUT && stride == 1) {
+            let padded = pad_reflect(&x, pad, w.upsample, stride, &self.pool);
             self.pool.give(x.data);
-            let out = if layer == 0 {
-                wide_conv(&padded, &self.first_layer_taps, k, &self.pool)
+            let out = if let Some(taps) = wide_taps {
+                wide_conv(&padded, taps, k, &self.pool)
             } else {
                 direct_conv(&padded, &w.weight, w.out_channels, k, &self.pool)
             };
             self.pool.give(padded.data);
             return out;
         }
-        let factor = if shape.upsample { 2 } else { 1 };
+        let factor = if w.upsample { 2 } else { 1 };
         let out_h = (x.height * factor + 2 * pad - k) / stride + 1;
         let out_w = (x.width * factor + 2 * pad - k) / stride + 1;
         let taps = w.in_channels * k * k;
@@ -230,7 +249,7 @@ impl Engine for CpuEngine {
                 let padded = pad_reflect_rows(
                     &x,
                     pad,
-                    shape.upsample,
+                    w.upsample,
                     stride,
                     r0,
                     r0 + (rows - 1) * stride + k,
@@ -277,7 +296,7 @@ impl Engine for CpuEngine {
 
     fn scale_shift(&self, layer: usize, mut raw: Planar, scale: &[f32], shift: &[f32]) -> Planar {
         let plane = raw.plane();
-        let activation = LAYERS[layer].activation;
+        let activation = self.net.layers[layer].activation;
         raw.data
             .par_chunks_mut(plane)
             .zip(scale.par_iter().zip(shift))

@@ -1,4 +1,4 @@
-//! Parser of the `BSW1` weight format written by `tools/convert_weights.py`.
+//! Parser of the `BSW1` weight format written by the converters in `tools/` (built-in weights).
 
 use crate::error::{Error, Result};
 

@@ -1,5 +1,5 @@
-//! The generator as a burn [`Module`], generic over the backend: the reference implementation
-//! (tested against onnxruntime's outputs) and the path for GPU backends.
+//! Any [`Network`] as a burn [`Module`], generic over the backend: the reference implementation
+//! (tested against onnxruntime's and PyTorch's outputs) and the path for GPU backends.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, sigmoid};
@@ -8,68 +8,59 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Tensor, TensorData};
 
-use super::{Activation, Engine, Moments, NetworkWeights, LAYERS, NUM_STYLES};
-use crate::tiling::Rect;
+use super::Engine;
+use crate::geom::Rect;
+use crate::network::{multistyle26, Activation, Network};
+use crate::norm::Moments;
 
-/// One convolution with its conditional instance norm (one gamma/beta row per style).
+/// One convolution of the generator (its normalisation coefficients are computed on the host
+/// from the statistics and the style, see [`crate::network::StyleAffine`]).
 #[derive(Module, Debug)]
-pub struct CinConv<B: Backend> {
+pub struct Conv<B: Backend> {
     weight: Param<Tensor<B, 4>>,
-    gamma: Param<Tensor<B, 2>>,
-    beta: Param<Tensor<B, 2>>,
     stride: usize,
+    upsample: bool,
 }
 
-/// The 26-style generator network as a burn module.
+/// The generator's convolutions as a burn module.
 #[derive(Module, Debug)]
 pub struct Generator<B: Backend> {
-    layers: Vec<CinConv<B>>,
+    convs: Vec<Conv<B>>,
 }
 
 impl<B: Backend> Generator<B> {
-    /// Builds the module from checked host weights.
-    pub fn new(weights: &NetworkWeights, device: &B::Device) -> Self {
-        let layers = weights
+    /// Builds the module from a checked network.
+    pub fn new(net: &Network, device: &B::Device) -> Self {
+        let convs = net
             .layers
             .iter()
-            .zip(LAYERS.iter())
-            .map(|(w, shape)| {
-                let (out, k) = (w.out_channels, shape.kernel);
-                CinConv {
-                    weight: Param::from_data(
-                        TensorData::new(w.weight.clone(), [out, w.in_channels, k, k]),
-                        device,
+            .map(|l| Conv {
+                weight: Param::from_data(
+                    TensorData::new(
+                        l.weight.clone(),
+                        [l.out_channels, l.in_channels, l.kernel, l.kernel],
                     ),
-                    gamma: Param::from_data(
-                        TensorData::new(w.gamma.clone(), [NUM_STYLES, out]),
-                        device,
-                    ),
-                    beta: Param::from_data(
-                        TensorData::new(w.beta.clone(), [NUM_STYLES, out]),
-                        device,
-                    ),
-                    stride: shape.stride,
-                }
+                    device,
+                ),
+                stride: l.stride,
+                upsample: l.upsample,
             })
             .collect();
-        Self { layers }
+        Self { convs }
     }
 
     /// Upsamples where the layer does, reflect-pads and convolves: the raw layer output.
     pub fn conv_raw(&self, index: usize, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let layer = &self.layers[index];
-        let x = if LAYERS[index].upsample {
-            upsample2(x)
-        } else {
-            x
-        };
-        let pad = LAYERS[index].kernel / 2;
+        let conv = &self.convs[index];
+        let x = if conv.upsample { upsample2(x) } else { x };
+        let [_, _, k, _] = conv.weight.dims();
+        let pad = k / 2;
         let x = x.pad((pad, pad, pad, pad), PadMode::Reflect);
         conv2d(
             x,
-            layer.weight.val(),
+            conv.weight.val(),
             None,
-            ConvOptions::new([layer.stride, layer.stride], [0, 0], [1, 1], 1),
+            ConvOptions::new([conv.stride, conv.stride], [0, 0], [1, 1], 1),
         )
     }
 }
@@ -84,20 +75,24 @@ pub fn upsample2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 
 /// The burn module and its device, as an [`Engine`].
 pub struct BurnEngine<B: Backend> {
-    weights: NetworkWeights,
+    net: Network,
     model: Generator<B>,
     device: B::Device,
 }
 
 impl<B: Backend> BurnEngine<B> {
-    /// The built-in network on `device`.
-    pub fn builtin(device: &B::Device) -> Self {
-        let weights = NetworkWeights::builtin();
+    /// The engine for `net` on `device`.
+    pub fn new(net: Network, device: &B::Device) -> Self {
         Self {
-            model: Generator::new(&weights, device),
-            weights,
+            model: Generator::new(&net, device),
+            net,
             device: device.clone(),
         }
+    }
+
+    /// The built-in 26-style network on `device`.
+    pub fn builtin(device: &B::Device) -> Self {
+        Self::new(multistyle26::builtin(), device)
     }
 
     fn per_channel(&self, values: &[f32], channels: usize) -> Tensor<B, 4> {
@@ -115,8 +110,8 @@ impl<B: Backend> Engine for BurnEngine<B> {
         format!("burn-{}", B::name(&self.device))
     }
 
-    fn weights(&self) -> &NetworkWeights {
-        &self.weights
+    fn network(&self) -> &Network {
+        &self.net
     }
 
     fn upload(&self, planar: Vec<f32>, channels: usize, height: usize, width: usize) -> Self::Act {
@@ -127,9 +122,9 @@ impl<B: Backend> Engine for BurnEngine<B> {
     }
 
     /// burn keeps more intermediates alive (separate pad, conv and norm tensors): twice the CPU
-    /// engine's measured figure, a deliberately safe bound.
+    /// engine's figure, a deliberately safe bound.
     fn bytes_per_pixel(&self) -> u64 {
-        600
+        (8.8 * self.net.peak_floats_per_pixel()).ceil() as u64
     }
 
     fn download(&self, x: Self::Act) -> Vec<f32> {
@@ -145,7 +140,7 @@ impl<B: Backend> Engine for BurnEngine<B> {
         let y = raw
             .mul(self.per_channel(scale, channels))
             .add(self.per_channel(shift, channels));
-        match LAYERS[layer].activation {
+        match self.net.layers[layer].activation {
             Activation::Relu => relu(y),
             Activation::Identity => y,
             Activation::Sigmoid => sigmoid(y),

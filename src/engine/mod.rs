@@ -1,0 +1,121 @@
+//! Engines run a [`Network`] layer by layer on some device.
+//!
+//! The [`Engine`] trait exposes the pieces a layer is made of (raw convolution, normalisation
+//! with given coefficients, residual add, crop, moments), so that the statistics stage can run
+//! the network piecewise over a huge image and the pipeline can run it whole on one window with
+//! whole-image statistics. Three engines implement it: [`cpu::CpuEngine`] (direct and
+//! im2col + GEMM kernels), [`burn::BurnEngine`] (a burn `Module` generic over the backend: the
+//! reference, and the CUDA path in [`gpu`]).
+
+pub mod burn;
+pub mod cpu;
+pub mod gpu;
+
+use crate::geom::Rect;
+use crate::network::{Network, StyleAffine};
+use crate::norm::{Accumulator, LayerStats, Moments, NetworkStats};
+
+/// Runs a network's layers on activations of some device; see the module documentation.
+pub trait Engine {
+    /// An activation `[channels, height, width]` on the engine's device.
+    type Act: Clone;
+
+    /// A short name for logs and `--json` (`cpu`, `burn-cuda`, …).
+    fn name(&self) -> String;
+    /// The network this engine runs.
+    fn network(&self) -> &Network;
+    /// Moves planar `[channel][row][col]` values to the device.
+    fn upload(&self, planar: Vec<f32>, channels: usize, height: usize, width: usize) -> Self::Act;
+    /// Moves an activation back to planar host values.
+    fn download(&self, x: Self::Act) -> Vec<f32>;
+    /// Upsamples where the layer does, reflect-pads as the layer does and convolves (without
+    /// bias): the raw, not yet normalised output of layer `layer`.
+    fn conv_raw(&self, layer: usize, x: Self::Act) -> Self::Act;
+    /// `x * scale + shift` per channel, then the layer's activation.
+    fn scale_shift(&self, layer: usize, raw: Self::Act, scale: &[f32], shift: &[f32]) -> Self::Act;
+    /// Element-wise sum (the residual add).
+    fn add(&self, a: Self::Act, b: Self::Act) -> Self::Act;
+    /// The part of `x` (whose origin is at `origin` = (x, y)) covering `rect`.
+    fn crop(&self, x: Self::Act, origin: (usize, usize), rect: Rect) -> Self::Act;
+    /// Per-channel moments of `x`, reduced accurately (f64 on the host).
+    fn moments(&self, x: &Self::Act) -> Moments;
+    /// Peak bytes of activations per pixel of a window run through [`forward`], for the memory
+    /// budget (derived from the network; see docs/MEMORY.md).
+    fn bytes_per_pixel(&self) -> u64;
+
+    /// Layer `layer`'s normalisation (with `stats` where the layer is instance-normalised, its
+    /// bias otherwise), then its activation.
+    fn normalize(
+        &self,
+        layer: usize,
+        raw: Self::Act,
+        stats: Option<&LayerStats>,
+        style: &StyleAffine,
+    ) -> Self::Act {
+        let (scale, shift) = style.coefficients(layer, stats);
+        self.scale_shift(layer, raw, &scale, &shift)
+    }
+}
+
+/// Where a forward pass takes each layer's normalisation statistics from.
+pub enum NormSource<'a> {
+    /// From the activation being normalised, as the original network does; the statistics used
+    /// are recorded into the given collection.
+    Instance(&'a mut NetworkStats),
+    /// From statistics computed elsewhere (the whole image, a thumbnail, a file).
+    Given(&'a NetworkStats),
+}
+
+/// Runs the whole network on one window `[3, h, w]` (h, w multiples of the network's stride)
+/// and returns the stylized window `[3, h, w]`.
+pub fn forward<E: Engine>(
+    engine: &E,
+    x: E::Act,
+    style: &StyleAffine,
+    mut norm: NormSource<'_>,
+) -> E::Act {
+    forward_each(engine, x, &mut |layer, x| {
+        let raw = engine.conv_raw(layer, x);
+        if !style.is_instance(layer) {
+            return engine.normalize(layer, raw, None, style);
+        }
+        let stats = match &mut norm {
+            NormSource::Instance(record) => {
+                let mut acc = Accumulator::default();
+                acc.merge(&engine.moments(&raw));
+                record.set(layer, acc.finish());
+                record.get(layer)
+            }
+            NormSource::Given(stats) => stats.get(layer),
+        }
+        .cloned();
+        // Statistics missing for a normalised layer are a caller's bug (files are checked on
+        // load, sweeps fill every layer in order).
+        let stats =
+            stats.unwrap_or_else(|| panic!("statistics of layer {layer} used before computed"));
+        engine.normalize(layer, raw, Some(&stats), style)
+    })
+}
+
+/// The network's topology: `step(layer, x)` runs one layer (convolution, normalisation,
+/// activation); this chains them in order and makes the residual adds. Shared by [`forward`] and
+/// by the benchmark that times each layer.
+pub fn forward_each<E: Engine>(
+    engine: &E,
+    x: E::Act,
+    step: &mut impl FnMut(usize, E::Act) -> E::Act,
+) -> E::Act {
+    let net = engine.network();
+    let mut skips: Vec<Option<E::Act>> = vec![None; net.len()];
+    let mut x = x;
+    for layer in 0..net.len() {
+        if net.is_skip_source(layer) {
+            skips[layer] = Some(x.clone());
+        }
+        x = step(layer, x);
+        if let Some(skip) = net.layers[layer].skip_from.and_then(|j| skips[j].take()) {
+            x = engine.add(x, skip);
+        }
+    }
+    x
+}
