@@ -17,10 +17,11 @@ use bigstyle::engine::{gpu, Engine};
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::InputImage;
 use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_size};
-use bigstyle::network::{multistyle26, transformer_net, Network, StyleCode};
+use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
 use bigstyle::pipeline::{stylize_file, stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
 use bigstyle::stats::StatsMode;
+use bigstyle::style_image::{self, StylePredictor};
 use bigstyle::tiling::TilePlan;
 use bigstyle::CpuBackend;
 
@@ -39,7 +40,7 @@ enum Command {
     /// List the built-in styles.
     Styles,
     /// Describe an image and the plan bigstyle would use for it (tiles, memory, time).
-    Info(InfoArgs),
+    Info(Box<InfoArgs>),
 }
 
 /// Where the network runs.
@@ -132,10 +133,29 @@ impl From<IntentArg> for RenderingIntent {
 /// Which network runs, with which style: shared by stylizing and `info`.
 #[derive(Debug, clap::Args)]
 struct NetworkArgs {
-    /// Built-in style: an index (`7`) or a blend (`3:0.5,12:0.5`); see `bigstyle styles`.
-    /// Default: style 0.
-    #[arg(long, conflicts_with = "model")]
+    /// Built-in style: an index (`7`) or a blend (`3:0.5,12:0.5`), see `bigstyle styles`; or a
+    /// style saved with --save-style (`F.json`). Default: style 0.
+    #[arg(long, conflicts_with_all = ["model", "style_image"])]
     style: Option<String>,
+    /// Any image as the style (a painting, a texture): Magenta arbitrary stylization. Repeat
+    /// to blend several (see --style-weights).
+    #[arg(long, value_name = "PATH", conflicts_with = "model")]
+    style_image: Vec<PathBuf>,
+    /// Weights of the --style-image blend, e.g. 0.7,0.3 (normalised; default: equal).
+    #[arg(
+        long,
+        value_name = "W,W,...",
+        requires = "style_image",
+        value_delimiter = ','
+    )]
+    style_weights: Vec<f32>,
+    /// How much of the style image's style, 0..1: interpolates from the content image's own
+    /// style vector (0) to the style image's (1, the default).
+    #[arg(long, value_name = "A")]
+    strength: Option<f32>,
+    /// Save the style used (the predicted style vector or the style blend) as JSON, for --style.
+    #[arg(long, value_name = "PATH")]
+    save_style: Option<PathBuf>,
     /// A user-trained model: a PyTorch fast_neural_style TransformerNet checkpoint (.pth or
     /// .model), instead of the built-in styles.
     #[arg(long, value_name = "PATH")]
@@ -143,16 +163,87 @@ struct NetworkArgs {
 }
 
 impl NetworkArgs {
-    /// The network and its style input.
-    fn network(&self) -> anyhow::Result<(Network, StyleCode)> {
-        match &self.model {
-            Some(path) => Ok((transformer_net::load(path)?, StyleCode::Fixed)),
-            None => {
-                let spec = self.style.as_deref().unwrap_or("0");
-                Ok((multistyle26::builtin(), multistyle26::parse_style(spec)?))
-            }
+    /// The network and its style input; `input` is the content image (for --strength),
+    /// `budget` and `colour` apply to reading style images.
+    fn network(
+        &self,
+        input: &Path,
+        budget: u64,
+        colour: &ColourOptions,
+    ) -> anyhow::Result<(Network, StyleCode)> {
+        if let Some(a) = self.strength.filter(|a| !(0.0..=1.0).contains(a)) {
+            anyhow::bail!("--strength {a}: must be between 0 and 1");
         }
+        let (net, code) = match (&self.model, self.style_image.is_empty(), &self.style) {
+            (Some(path), _, _) => (transformer_net::load(path)?, StyleCode::Fixed),
+            (None, false, _) => (
+                arbitrary::transformer(),
+                self.predicted_style(budget, colour)?,
+            ),
+            (None, true, Some(spec)) if spec.ends_with(".json") => {
+                let code = load_style(Path::new(spec))?;
+                let net = match code {
+                    StyleCode::Vector(_) => arbitrary::transformer(),
+                    _ => multistyle26::builtin(),
+                };
+                (net, code)
+            }
+            (None, true, spec) => (
+                multistyle26::builtin(),
+                multistyle26::parse_style(spec.as_deref().unwrap_or("0"))?,
+            ),
+        };
+        let code = match (self.strength, code) {
+            (None, code) => code,
+            (Some(a), StyleCode::Vector(style)) => {
+                let predictor = StylePredictor::default();
+                let mut content = InputImage::open_with(input, budget, colour)?;
+                let own = predictor.from_image(&mut content)?;
+                StyleCode::Vector(style_image::with_strength(&style, &own, a))
+            }
+            (Some(_), _) => anyhow::bail!(
+                "--strength applies to arbitrary styles (--style-image or a saved style vector)"
+            ),
+        };
+        if let Some(path) = &self.save_style {
+            let text = serde_json::to_string_pretty(&code)?;
+            std::fs::write(path, text)
+                .with_context(|| format!("--save-style {}", path.display()))?;
+        }
+        Ok((net, code))
     }
+
+    /// The blended style vector of the --style-image files.
+    fn predicted_style(&self, budget: u64, colour: &ColourOptions) -> anyhow::Result<StyleCode> {
+        let weights = match self.style_weights.len() {
+            0 => vec![1.0; self.style_image.len()],
+            n if n == self.style_image.len() => self.style_weights.clone(),
+            n => anyhow::bail!(
+                "--style-weights: {n} weights for {} style images",
+                self.style_image.len()
+            ),
+        };
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f32>() <= 0.0
+        {
+            anyhow::bail!("--style-weights: weights must be non-negative with a positive sum");
+        }
+        let predictor = StylePredictor::default();
+        let vectors = self
+            .style_image
+            .iter()
+            .zip(weights)
+            .map(|(path, w)| Ok((predictor.from_file(path, budget, colour)?, w)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(StyleCode::Vector(style_image::blend(&vectors)))
+    }
+}
+
+/// A style saved with --save-style.
+fn load_style(path: &Path) -> anyhow::Result<StyleCode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--style {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("--style {}: not a saved style", path.display()))
 }
 
 /// Options that decide the tiling plan, shared by stylizing and `info`.
@@ -298,13 +389,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Info(args)) => {
-            let (net, style) = args.network.network()?;
+            let (budget, colour) = (budget(&args.plan)?, args.colour.options());
+            let (net, style) = args.network.network(&args.input, budget, &colour)?;
             with_engine(args.plan.device, net, |e| info(e, &style, &args))
         }
         None => {
             let args = cli.run;
-            let (net, style) = args.network.network()?;
-            with_engine(args.plan.device, net, |e| stylize(e, style, &args))
+            let input = args
+                .input
+                .clone()
+                .context("no input image given (see --help)")?;
+            let (budget, colour) = (budget(&args.plan)?, args.colour.options());
+            let (net, style) = args.network.network(&input, budget, &colour)?;
+            with_engine(args.plan.device, net, |e| stylize(e, style, &input, &args))
         }
     }
 }
@@ -387,15 +484,13 @@ fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
     })
 }
 
-fn stylize(engine: &dyn Session, style: StyleCode, args: &RunArgs) -> anyhow::Result<()> {
-    let input = args
-        .input
-        .clone()
-        .context("no input image given (see --help)")?;
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&input));
+fn stylize(
+    engine: &dyn Session,
+    style: StyleCode,
+    input: &Path,
+    args: &RunArgs,
+) -> anyhow::Result<()> {
+    let output = args.output.clone().unwrap_or_else(|| default_output(input));
     let stats = match &args.stats_file {
         Some(path) => StatsMode::File(path.clone()),
         None => args.plan.stats.clone(),
@@ -416,7 +511,7 @@ fn stylize(engine: &dyn Session, style: StyleCode, args: &RunArgs) -> anyhow::Re
     let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();
     let summary = engine
-        .stylize(&input, &output, &opts, &mut progress)
+        .stylize(input, &output, &opts, &mut progress)
         .with_context(|| format!("stylizing {}", input.display()))?;
     progress.bar.finish_and_clear();
     if args.json {

@@ -8,6 +8,7 @@
 //! - [`stats`]: whole-image normalisation statistics (exact sweeps, thumbnail, files), with
 //!   [`tiling`] and [`scratch`] below it;
 //! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`memory`];
+//! - [`style_image`]: style vectors from image files (arbitrary stylization);
 //! - [`pipeline`]: one file from input to output, with one render path.
 //!
 //! The command line lives in the binary (`src/main.rs`).
@@ -25,6 +26,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod scratch;
 pub mod stats;
+pub mod style_image;
 pub mod tiling;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@
 pub mod burn;
 pub mod cpu;
 pub mod gpu;
+pub mod predictor;
 
 use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};

@@ -9,6 +9,7 @@
 //! instances: [`multistyle26`] (built in), [`transformer_net`] (PyTorch `fast_neural_style`
 //! checkpoints) and [`arbitrary`] (Magenta arbitrary stylization, built in).
 
+pub mod arbitrary;
 pub mod bsw;
 pub mod multistyle26;
 pub mod style;

@@ -36,7 +36,7 @@ pub fn thumbnail_stats<E: Engine>(
 
 /// Box-averages the image to at most `max_side` px on its longer side (never upscales, never
 /// below `min_side`).
-fn downscale(
+pub fn downscale(
     input: &mut dyn ImageSource,
     (w, h): (usize, usize),
     max_side: usize,

@@ -1,5 +1,6 @@
 //! bigstyle's test suite, in one binary so that burn is linked once.
 
+mod arbitrary;
 mod cli;
 mod colour;
 mod common;

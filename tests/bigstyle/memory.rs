@@ -106,3 +106,36 @@ fn output_does_not_depend_on_thread_count() {
     let four = run_with(4, "four");
     assert_eq!(psnr(&one, &four), f64::INFINITY);
 }
+
+#[test]
+fn every_network_family_keeps_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(900, 700));
+    let path = input.to_str().unwrap();
+    let model = crate::common::data("models/tnet-zip.pth");
+    let style = crate::common::data("chelsea.png");
+    for family in [
+        ["--model", model.to_str().unwrap()],
+        ["--style-image", style.to_str().unwrap()],
+    ] {
+        let mut args = vec!["--json", "--mem-budget", "160MiB", "--device", "cpu"];
+        args.extend(family);
+        args.push(path);
+        let summary = bigstyle_json(&args);
+        let rss = summary["peak_rss_bytes"].as_u64().unwrap();
+        eprintln!(
+            "{}: {} tiles, peak RSS {} MiB",
+            summary["network"],
+            summary["tiles"],
+            rss >> 20
+        );
+        assert!(summary["tiles"].as_u64().unwrap() >= 4, "{summary}");
+        assert!(
+            rss <= 160 << 20,
+            "{}: peak RSS {} MiB",
+            summary["network"],
+            rss >> 20
+        );
+    }
+}
