@@ -327,6 +327,9 @@ struct RunArgs {
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
+    /// Never replace an existing output file (by default an existing output is replaced).
+    #[arg(short = 'n', long)]
+    no_clobber: bool,
     /// TIFF compression (none: memory-mapped output).
     #[arg(long, value_enum, default_value = "lzw")]
     compress: CompressArg,
@@ -346,9 +349,13 @@ struct RunArgs {
     verbose: bool,
 }
 
+/// The message of the last panic, kept by the panic hook for the one error line.
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    // A panic is a bug, but a user's script still gets one line on stderr and status 1.
+    // A panic is a bug; the library recovers some (a decoder's on a malformed file), so the hook
+    // only keeps the message, and an unrecovered one becomes one line and status 1 below.
     std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
         let message = payload
@@ -356,7 +363,7 @@ pub fn main() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!("error: internal error: {}", message.replace('\n', " "));
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = message.replace('\n', " ");
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -373,13 +380,34 @@ pub fn main() -> i32 {
             return 1;
         }
     };
-    match run(cli) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", one_line(&e));
+            1
+        }
+        Err(_) => {
+            let message = LAST_PANIC.lock().map(|m| m.clone()).unwrap_or_default();
+            eprintln!("error: internal error: {message}");
             1
         }
     }
+}
+
+/// An error and its causes on one line, each fact once: a cause whose text its parent already
+/// includes (an I/O error inside "file: error") is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -507,12 +535,12 @@ fn stylize(
         compression: args.compress.into(),
         keep_gray: args.keep_gray,
         colour: args.colour.options(),
+        no_clobber: args.no_clobber,
     };
     let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();
-    let summary = engine
-        .stylize(input, &output, &opts, &mut progress)
-        .with_context(|| format!("stylizing {}", input.display()))?;
+    // Library errors name the file they concern: no context is added, so no fact appears twice.
+    let summary = engine.stylize(input, &output, &opts, &mut progress)?;
     progress.bar.finish_and_clear();
     if args.json {
         let mut value = serde_json::to_value(&summary)?;

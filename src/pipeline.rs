@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
 use crate::io::tiff_out::{Compression, OutputSpec};
-use crate::io::{InputImage, Output, Window};
+use crate::io::{paths, InputImage, Output, Window};
 use crate::memory;
 use crate::network::{multistyle26, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
@@ -60,6 +60,8 @@ pub struct Options {
     pub keep_gray: bool,
     /// ICC rendering intent, or ignore the input's profile.
     pub colour: ColourOptions,
+    /// Refuse to replace an existing output file (`-n/--no-clobber`).
+    pub no_clobber: bool,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             compression: Compression::Lzw,
             keep_gray: false,
             colour: ColourOptions::default(),
+            no_clobber: false,
         }
     }
 }
@@ -131,6 +134,7 @@ pub fn stylize_file<E: Engine>(
 ) -> Result<Summary> {
     let net = engine.network();
     let format = Format::of(output)?;
+    check_paths(input, output, opts)?;
     let style = StyleAffine::new(net, &opts.style)?;
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let info = image.info().clone();
@@ -241,6 +245,24 @@ pub fn stylize_file<E: Engine>(
     })
 }
 
+/// Every path the run will write, checked before any work (see [`paths`]).
+fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
+    std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+    paths::check_output("-o", output, input, !opts.no_clobber)?;
+    if let Some(stats) = &opts.save_stats {
+        paths::check_output("--save-stats", stats, input, true)?;
+    }
+    if let Some(dir) = &opts.scratch_dir {
+        if !dir.is_dir() {
+            return Err(Error::InvalidOption(format!(
+                "--scratch-dir {}: not a directory",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How the render stage turns a tile into output pixels.
 trait TileRenderer {
     /// The input rectangle (padded-image coordinates) to read for `tile`.
@@ -326,6 +348,25 @@ impl ImageSource for WindowSource<'_> {
     }
 }
 
+/// Whether a panic reports memory exhaustion (burn's device allocators panic with such
+/// messages), which a smaller tile can cure.
+fn is_out_of_memory(panic: &(dyn std::any::Any + Send)) -> bool {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    [
+        "out of memory",
+        "outofmemory",
+        "memory allocation",
+        "failed to allocate",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
 /// Tiles in flight between the stages: enough to keep every stage busy, few enough to keep
 /// memory bounded (each holds one window).
 const QUEUE_DEPTH: usize = 2;
@@ -337,8 +378,8 @@ struct Render<'a> {
 }
 
 impl Render<'_> {
-    /// [`Render::run`], restarted with half the tile if a tile fails (a GPU out of memory is
-    /// reported as a panic), down to the minimum tile. Returns the output and the plan used.
+    /// [`Render::run`], restarted with half the tile if a tile runs out of memory (a GPU
+    /// reports that as a panic), down to the minimum tile. Returns the output and the plan used.
     fn with_retry(
         &self,
         image: &mut InputImage,
@@ -354,6 +395,8 @@ impl Render<'_> {
             let tile = plan.tile;
             match attempt {
                 Ok(result) => return Ok((result?, plan)),
+                // Anything but running out of memory is a bug: report it, never retry it.
+                Err(panic) if !is_out_of_memory(panic.as_ref()) => std::panic::resume_unwind(panic),
                 Err(_) if tile / 2 >= MIN_TILE && renderer.splits() => {
                     let g = plan.geometry;
                     let smaller = (tile / 2).next_multiple_of(g.stride);

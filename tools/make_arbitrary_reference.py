@@ -32,7 +32,8 @@ DATA = os.path.join(ROOT, "tests", "data")
 GOLDEN = os.path.join(DATA, "golden")
 
 
-def float_graph(path, free_spatial):
+def float_graph_model(path, free_spatial):
+    """The QDQ graph at `path` with its activation Q/DQ nodes made Identity (see above)."""
     model = onnx.load(path)
     graph = model.graph
     weights = {i.name for i in graph.initializer}
@@ -49,6 +50,11 @@ def float_graph(path, free_spatial):
         for value in list(graph.input[:1]) + list(graph.output[:1]):
             dims = value.type.tensor_type.shape.dim
             dims[1].dim_param, dims[2].dim_param = "height", "width"
+    return model
+
+
+def float_graph(path, free_spatial):
+    model = float_graph_model(path, free_spatial)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the freed Q/DQ parameters are reported as unused
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])

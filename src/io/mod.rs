@@ -3,6 +3,7 @@
 
 pub mod output;
 mod palette;
+pub mod paths;
 pub mod reader;
 pub mod tiff_out;
 

@@ -87,12 +87,25 @@ impl OutputSpec {
         self.width * self.samples() * usize::from(self.bits / 8)
     }
 
-    /// Whether the file needs BigTIFF: forced, or its uncompressed pixel data alone (plus room
-    /// for the directory) would not fit 4 GiB.
+    /// Whether the file needs BigTIFF: forced, or its pixel data at the most its compression
+    /// can make of it (plus room for the directory) could pass 4 GiB, where a classic TIFF's
+    /// 32-bit offsets end.
     pub fn needs_bigtiff(&self) -> bool {
-        let data = self.row_bytes() as u64 * self.height as u64;
         self.bigtiff
-            .unwrap_or(data + (1 << 24) > u64::from(u32::MAX))
+            .unwrap_or(self.largest_data() + (1 << 24) > u64::from(u32::MAX))
+    }
+
+    /// A bound on the pixel data's size in the file. LZW emits at most one 12-bit code per input
+    /// byte, plus a clear and an end code per strip: at most 1.5× the data. Deflate stores
+    /// incompressible data in blocks with 5 bytes of overhead per 16 KiB, plus 6 per strip.
+    fn largest_data(&self) -> u64 {
+        let data = self.row_bytes() as u64 * self.height as u64;
+        let strips = self.height.div_ceil(self.rows_per_strip()) as u64;
+        match self.compression {
+            Compression::None => data,
+            Compression::Lzw => data + data / 2 + 4 * strips,
+            Compression::Deflate => data + 5 * data.div_ceil(1 << 14) + 16 * strips,
+        }
     }
 
     fn rows_per_strip(&self) -> usize {
@@ -183,6 +196,34 @@ pub struct MappedTiff {
     rows_written: usize,
 }
 
+/// Gives `file` `len` bytes of real disk blocks, not a sparse hole: pages of a memory map that
+/// the filesystem cannot back kill the process (SIGBUS) when written, so a full disk must show
+/// here, as an error, before any work. Filesystems without `fallocate` get the file written.
+fn allocate(file: &mut std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let end = libc::off_t::try_from(len)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::FileTooLarge))?;
+    // SAFETY: plain system call on an open descriptor that this function borrows.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, end) } {
+        0 => Ok(()),
+        libc::EINVAL | libc::EOPNOTSUPP => write_zeros(file, len),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Extends `file` to `len` bytes by writing zeros after its current end.
+fn write_zeros(file: &mut std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::io::Seek;
+    let mut at = file.seek(std::io::SeekFrom::End(0))?;
+    let zeros = vec![0u8; 1 << 20];
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 impl MappedTiff {
     /// Creates the temporary output beside `dest` and writes its header and directory.
     pub fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
@@ -209,7 +250,7 @@ impl MappedTiff {
         bytes.extend(directory(&spec, &layout(data_offset), bigtiff, header_len));
         let file = temp.as_file_mut();
         file.write_all(&bytes).map_err(|e| Error::io(dest, e))?;
-        file.set_len(data_offset + row_bytes * spec.height as u64)
+        allocate(file, data_offset + row_bytes * spec.height as u64)
             .map_err(|e| Error::io(dest, e))?;
         Ok(Self {
             temp,
@@ -463,7 +504,7 @@ fn offsets(tag: u16, values: &[u64], bigtiff: bool) -> Entry {
             count: values.len() as u64,
             bytes: values
                 .iter()
-                .flat_map(|v| (*v as u32).to_le_bytes())
+                .flat_map(|v| classic_offset(*v).to_le_bytes())
                 .collect(),
         }
     }
@@ -476,6 +517,12 @@ fn rational(tag: u16, (n, d): (u32, u32)) -> Entry {
         count: 1,
         bytes: [n.to_le_bytes(), d.to_le_bytes()].concat(),
     }
+}
+
+/// A classic TIFF's 32-bit offset or count. BigTIFF is chosen whenever the file could pass
+/// 4 GiB ([`OutputSpec::needs_bigtiff`]), so a larger value is a bug: stop, never truncate.
+fn classic_offset(value: u64) -> u32 {
+    u32::try_from(value).expect("classic TIFF offset past 4 GiB: BigTIFF should have been chosen")
 }
 
 const HEADER_CLASSIC: usize = 8;
@@ -492,7 +539,7 @@ fn header(bigtiff: bool, ifd_at: u64) -> Vec<u8> {
         debug_assert_eq!(out.len(), HEADER_BIG);
     } else {
         out.extend_from_slice(&42u16.to_le_bytes());
-        out.extend_from_slice(&(ifd_at as u32).to_le_bytes());
+        out.extend_from_slice(&classic_offset(ifd_at).to_le_bytes());
         debug_assert_eq!(out.len(), HEADER_CLASSIC);
     }
     out
@@ -616,9 +663,24 @@ mod tests {
     }
 
     #[test]
-    fn bigtiff_is_decided_from_the_uncompressed_size() {
-        assert!(!spec(30_000, 40_000).needs_bigtiff());
-        assert!(spec(40_000, 40_000).needs_bigtiff());
+    fn bigtiff_is_decided_from_a_bound_on_the_compressed_size() {
+        let plain = |w, h| OutputSpec {
+            compression: Compression::None,
+            ..spec(w, h)
+        };
+        assert!(!plain(30_000, 40_000).needs_bigtiff());
+        assert!(plain(40_000, 40_000).needs_bigtiff());
+        // 3.6 GB of 16-bit RGB: fits uncompressed, but LZW of noise may grow it past 4 GiB.
+        let near = |compression| OutputSpec {
+            bits: 16,
+            compression,
+            ..spec(20_000, 30_000)
+        };
+        assert!(!near(Compression::None).needs_bigtiff());
+        assert!(near(Compression::Lzw).needs_bigtiff());
+        assert!(!near(Compression::Deflate).needs_bigtiff());
+        assert!(std::panic::catch_unwind(|| classic_offset(1 << 32)).is_err());
+        assert_eq!(classic_offset(u64::from(u32::MAX)), u32::MAX);
         let forced = OutputSpec {
             bigtiff: Some(true),
             ..spec(10, 10)

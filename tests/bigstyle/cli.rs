@@ -153,3 +153,112 @@ fn corrupted_directory_bytes_never_panic() {
 fn missing_input_is_reported() {
     assert_clean_failure(&bigstyle(&["/nonexistent/in.tif"]), "/nonexistent/in.tif");
 }
+
+#[test]
+fn the_input_is_never_the_output_under_any_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("master.tif");
+    write_rgb_tiff(&input, &photo(64, 48));
+    let before = std::fs::read(&input).unwrap();
+    let link = dir.path().join("hardlink.tif");
+    std::fs::hard_link(&input, &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::symlink(dir.path(), sub.join("up")).unwrap();
+    let dotted = dir.path().join(".").join("master.tif");
+    let via_symlink = sub.join("up").join("master.tif");
+    for out in [&input, &dotted, &link, &via_symlink] {
+        let o = bigstyle(&["-o", out.to_str().unwrap(), input.to_str().unwrap()]);
+        assert_clean_failure(&o, "is the input file");
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+#[test]
+fn unusable_output_paths_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(64, 48));
+    let path = input.to_str().unwrap();
+    let missing = dir.path().join("no/such/dir/out.tif");
+    assert_clean_failure(
+        &bigstyle(&["-o", missing.to_str().unwrap(), path]),
+        "does not exist",
+    );
+    let subdir = dir.path().join("adir.tif");
+    std::fs::create_dir(&subdir).unwrap();
+    assert_clean_failure(
+        &bigstyle(&["-o", subdir.to_str().unwrap(), path]),
+        "is a directory",
+    );
+    let stats = dir.path().join("nowhere/stats.json");
+    assert_clean_failure(
+        &bigstyle(&["--save-stats", stats.to_str().unwrap(), path]),
+        "--save-stats",
+    );
+    let existing = dir.path().join("done.tif");
+    std::fs::write(&existing, "keep me").unwrap();
+    assert_clean_failure(
+        &bigstyle(&["-n", "-o", existing.to_str().unwrap(), path]),
+        "--no-clobber",
+    );
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_eq!(files_in(dir.path()), ["adir.tif", "done.tif", "in.tif"]);
+}
+
+/// A tiny tmpfs mounted for a test, unmounted when dropped.
+struct SmallFilesystem(std::path::PathBuf);
+
+impl SmallFilesystem {
+    /// A 300 KiB filesystem, or `None` where mounting is not allowed (not root).
+    fn mount(at: &Path) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=300k",
+                "tmpfs",
+                at.to_str().unwrap(),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(at.into()))
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clean_error_for_every_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(600, 400));
+    let Some(disk) = SmallFilesystem::mount(&dir.path().join("full")) else {
+        eprintln!("not root: no filesystem to fill (CI runs this as root)");
+        return;
+    };
+    for compress in ["none", "lzw"] {
+        let out = disk.0.join(format!("out-{compress}.tif"));
+        let o = bigstyle(&[
+            "--compress",
+            compress,
+            "-o",
+            out.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ]);
+        assert_clean_failure(&o, "No space left on device");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(stderr.matches("No space left").count(), 1, "{stderr}");
+        assert!(
+            files_in(&disk.0).is_empty(),
+            "{compress}: left {:?}",
+            files_in(&disk.0)
+        );
+    }
+}
