@@ -16,6 +16,7 @@ use bigstyle::engine::cpu::CpuEngine;
 use bigstyle::engine::{gpu, Engine};
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::InputImage;
+use bigstyle::look::Look;
 use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_size};
 use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
 use bigstyle::pipeline::{stylize_file, stylize_whole, Options, DEFAULT_THUMBNAIL};
@@ -149,8 +150,9 @@ struct NetworkArgs {
         value_delimiter = ','
     )]
     style_weights: Vec<f32>,
-    /// How much of the style image's style, 0..1: interpolates from the content image's own
-    /// style vector (0) to the style image's (1, the default).
+    /// How much style, 0..1 (default 1). With a style image: interpolates from the content
+    /// image's own style vector (0) to the style image's (1); with other networks: mixes the
+    /// stylized result with the input.
     #[arg(long, value_name = "A")]
     strength: Option<f32>,
     /// Save the style used (the predicted style vector or the style blend) as JSON, for --style.
@@ -201,9 +203,8 @@ impl NetworkArgs {
                 let own = predictor.from_image(&mut content)?;
                 StyleCode::Vector(style_image::with_strength(&style, &own, a))
             }
-            (Some(_), _) => anyhow::bail!(
-                "--strength applies to arbitrary styles (--style-image or a saved style vector)"
-            ),
+            // Other networks have no style vector: --strength mixes the result with the input.
+            (Some(_), code) => code,
         };
         if let Some(path) = &self.save_style {
             let text = serde_json::to_string_pretty(&code)?;
@@ -327,6 +328,9 @@ struct RunArgs {
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
+    /// Keep the input's colours: take only the luminance of the stylized result (BT.601 YCbCr).
+    #[arg(long, visible_alias = "preserve-color")]
+    preserve_colour: bool,
     /// Never replace an existing output file (by default an existing output is replaced).
     #[arg(short = 'n', long)]
     no_clobber: bool,
@@ -526,7 +530,7 @@ fn stylize(
     let opts = Options {
         tile: args.plan.tile,
         overlap: args.plan.overlap,
-        style,
+        style: style.clone(),
         stats,
         save_stats: args.save_stats.clone(),
         scratch_dir: args.scratch_dir.clone(),
@@ -536,6 +540,13 @@ fn stylize(
         keep_gray: args.keep_gray,
         colour: args.colour.options(),
         no_clobber: args.no_clobber,
+        look: Look {
+            strength: match style {
+                StyleCode::Vector(_) => 1.0,
+                _ => args.network.strength.unwrap_or(1.0),
+            },
+            preserve_colour: args.preserve_colour,
+        },
     };
     let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();

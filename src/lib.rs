@@ -7,7 +7,8 @@
 //! - [`engine`]: runs a network's layers on the CPU or through burn (CPU, CUDA);
 //! - [`stats`]: whole-image normalisation statistics (exact sweeps, thumbnail, files), with
 //!   [`tiling`] and [`scratch`] below it;
-//! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`memory`];
+//! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`look`]
+//!   (strength, preserved colour), [`memory`];
 //! - [`style_image`]: style vectors from image files (arbitrary stylization);
 //! - [`pipeline`]: one file from input to output, with one render path.
 //!
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod geom;
 pub mod io;
+pub mod look;
 pub mod memory;
 pub mod network;
 pub mod norm;

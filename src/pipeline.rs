@@ -22,6 +22,7 @@ use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{paths, InputImage, Output, Window};
+use crate::look::Look;
 use crate::memory;
 use crate::network::{multistyle26, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
@@ -62,6 +63,8 @@ pub struct Options {
     pub colour: ColourOptions,
     /// Refuse to replace an existing output file (`-n/--no-clobber`).
     pub no_clobber: bool,
+    /// Strength (as a mix with the input) and preserved colour.
+    pub look: Look,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             keep_gray: false,
             colour: ColourOptions::default(),
             no_clobber: false,
+            look: Look::default(),
         }
     }
 }
@@ -185,6 +189,7 @@ pub fn stylize_file<E: Engine>(
     let render = Render {
         spec: &spec,
         output,
+        look: opts.look,
     };
     let (written, used, stats_seconds) = match &opts.stats {
         // One window holds the whole image: the network's own instance statistics are the
@@ -371,10 +376,11 @@ fn is_out_of_memory(panic: &(dyn std::any::Any + Send)) -> bool {
 /// memory bounded (each holds one window).
 const QUEUE_DEPTH: usize = 2;
 
-/// Where the render writes.
+/// Where the render writes, and the look it gives the pixels.
 struct Render<'a> {
     spec: &'a OutputSpec,
     output: &'a Path,
+    look: Look,
 }
 
 impl Render<'_> {
@@ -458,13 +464,17 @@ impl Render<'_> {
             for item in windows {
                 let (tile, at, window) = item?;
                 let mut planar = renderer.render(&tile, &window, at)?;
-                let alpha = if at == tile.window {
-                    window.alpha().map(<[f32]>::to_vec)
+                // The input under the output's pixels: for the look, and the alpha to pass through.
+                let under = if at == tile.window {
+                    window
                 } else {
-                    window.crop(at, tile.window).alpha().map(<[f32]>::to_vec)
+                    window.crop(at, tile.window)
                 };
-                if let Some(alpha) = alpha {
-                    planar.extend_from_slice(&alpha);
+                if !self.look.is_identity() {
+                    self.look.apply(&mut planar, under.rgb());
+                }
+                if let Some(alpha) = under.alpha() {
+                    planar.extend_from_slice(alpha);
                 }
                 progress.step();
                 if result_tx.send((tile, planar)).is_err() {

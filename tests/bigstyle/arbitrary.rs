@@ -144,10 +144,7 @@ fn bad_style_images_and_options_are_refused_in_one_line() {
             "--strength",
         ),
         (&["--style-image", &p("dot.png"), "--style", "3"], "--style"),
-        (
-            &["--style", "3", "--strength", "0.5"],
-            "--strength applies to arbitrary styles",
-        ),
+        (&["--style-weights", "0.5"], "--style-image"),
     ];
     for (args, needle) in cases {
         let mut all: Vec<&str> = args.to_vec();

@@ -262,3 +262,62 @@ fn a_full_disk_is_a_clean_error_for_every_writer() {
         );
     }
 }
+
+/// BT.601 luma and chroma (Cb, Cr) of an 8-bit RGB pixel, in levels.
+fn ycbcr(p: &[u16]) -> [f64; 3] {
+    let [r, g, b] = [p[0], p[1], p[2]].map(f64::from);
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    [y, 0.564 * (b - y), 0.713 * (r - y)]
+}
+
+#[test]
+fn preserve_colour_keeps_the_chroma_and_strength_mixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    let img = photo(160, 120);
+    write_rgb_tiff(&input, &img);
+    let run = |extra: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec!["-o", out.to_str().unwrap(), input.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = bigstyle(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        crate::common::read_tiff(&out).samples
+    };
+    let original: Vec<u16> = img.as_raw().iter().map(|v| u16::from(*v)).collect();
+    let styled = run(&[], "styled.tif");
+    let kept = run(&["--preserve-colour"], "kept.tif");
+    let (mut chroma_off, mut luma_off, mut unclipped) = (0.0, 0.0, 0);
+    for ((o, s), k) in original.chunks(3).zip(styled.chunks(3)).zip(kept.chunks(3)) {
+        if k.iter().any(|v| *v == 0 || *v == 255) {
+            continue; // clipped to the gamut: the chroma cannot be kept exactly there
+        }
+        let (yo, ys, yk) = (ycbcr(o), ycbcr(s), ycbcr(k));
+        chroma_off += (yk[1] - yo[1]).abs().max((yk[2] - yo[2]).abs());
+        luma_off += (yk[0] - ys[0]).abs();
+        unclipped += 1;
+    }
+    let (chroma_off, luma_off) = (chroma_off / unclipped as f64, luma_off / unclipped as f64);
+    eprintln!("preserve-colour: chroma {chroma_off:.2} levels from the input, luma {luma_off:.2} from the stylization ({unclipped} px)");
+    assert!(unclipped > 10_000);
+    assert!(
+        chroma_off < 1.0 && luma_off < 1.0,
+        "chroma {chroma_off}, luma {luma_off}"
+    );
+    // Strength 0 is the input; 0.5 is half-way.
+    let none = run(&["--strength", "0"], "none.tif");
+    let worst = none
+        .iter()
+        .zip(&original)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 1, "strength 0 is {worst} levels from the input");
+    let half = run(&["--strength", "0.5"], "half.tif");
+    let off = half
+        .iter()
+        .zip(styled.iter().zip(&original))
+        .map(|(h, (s, o))| (f64::from(*h) - (f64::from(*s) + f64::from(*o)) / 2.0).abs())
+        .fold(0.0, f64::max);
+    assert!(off <= 1.0, "strength 0.5 is {off} levels from the mean");
+}
