@@ -378,9 +378,14 @@ pub fn main() -> i32 {
         }
         Err(e) => {
             // A usage error is a failure like any other: one line, status 1.
+            // clap's first paragraph holds the message (and, for a missing argument, its name).
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
-            eprintln!("{} (see --help)", first.trim_end());
+            let paragraph: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            eprintln!("{} (see --help)", paragraph.join(" "));
             return 1;
         }
     };
