@@ -8,6 +8,7 @@
 //! through the same three concurrent stages (reader → engine → blender and writer) and the same
 //! retry with a smaller tile.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -270,14 +271,31 @@ fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
 
 /// How the render stage turns a tile into output pixels.
 trait TileRenderer {
-    /// The input rectangle (padded-image coordinates) to read for `tile`.
-    fn window(&self, tile: &Tile) -> Rect;
-    /// Planar RGB over `tile.window` (the rectangle the blender places), from `window`, which
-    /// was read at `at`.
-    fn render(&self, tile: &Tile, window: &Window, at: Rect) -> Result<Vec<f32>>;
+    /// The input rectangle (padded-image coordinates) the render of `tile` reads, if any.
+    fn window(&self, tile: &Tile) -> Option<Rect>;
+    /// Planar RGB over `tile.window` (the rectangle the blender places), from `input`: the
+    /// window read at [`TileRenderer::window`] (or a larger one), with where it was read.
+    fn render(&self, tile: &Tile, input: Option<&Read>) -> Result<Vec<f32>>;
     /// Whether the same output comes from smaller tiles (a retry may split the image).
     fn splits(&self) -> bool {
         true
+    }
+}
+
+/// Input pixels read for a tile, and where.
+struct Read {
+    window: Window,
+    at: Rect,
+}
+
+impl Read {
+    /// The part of the read pixels over `rect` (borrowed when it is all of them).
+    fn over(&self, rect: Rect) -> Cow<'_, Window> {
+        if rect == self.at {
+            Cow::Borrowed(&self.window)
+        } else {
+            Cow::Owned(self.window.crop(self.at, rect))
+        }
     }
 }
 
@@ -302,11 +320,14 @@ impl<'a, E: Engine> Forward<'a, E> {
 }
 
 impl<E: Engine> TileRenderer for Forward<'_, E> {
-    fn window(&self, tile: &Tile) -> Rect {
-        tile.window
+    fn window(&self, tile: &Tile) -> Option<Rect> {
+        Some(tile.window)
     }
 
-    fn render(&self, _tile: &Tile, window: &Window, _at: Rect) -> Result<Vec<f32>> {
+    fn render(&self, tile: &Tile, input: Option<&Read>) -> Result<Vec<f32>> {
+        let window = input
+            .map(|read| read.over(tile.window))
+            .ok_or_else(|| Error::InvalidOption("internal: a window was not read".into()))?;
         let x = self
             .engine
             .upload(window.rgb().to_vec(), 3, window.height, window.width);
@@ -332,24 +353,27 @@ impl<E: Engine> TileRenderer for Forward<'_, E> {
 struct Finish<'a, 'e, E: Engine>(&'a Exact<'e, E>);
 
 impl<E: Engine> TileRenderer for Finish<'_, '_, E> {
-    fn window(&self, tile: &Tile) -> Rect {
+    fn window(&self, tile: &Tile) -> Option<Rect> {
         self.0.render_window(tile.core)
     }
 
-    fn render(&self, tile: &Tile, window: &Window, at: Rect) -> Result<Vec<f32>> {
-        self.0.render_core(tile.core, &mut WindowSource(window, at))
+    fn render(&self, tile: &Tile, input: Option<&Read>) -> Result<Vec<f32>> {
+        self.0.render_core(tile.core, &mut ReadSource(input))
     }
 }
 
-/// A window already read (at the given rectangle), serving any rectangle inside it.
-struct WindowSource<'a>(&'a Window, Rect);
+/// Pixels already read, serving any rectangle inside them.
+struct ReadSource<'a>(Option<&'a Read>);
 
-impl ImageSource for WindowSource<'_> {
+impl ImageSource for ReadSource<'_> {
     fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>> {
-        let (window, at) = (self.0, self.1);
         // Finish::window grows the core by the receptive field: layer 0's input lies inside.
-        assert!(at.contains(&rect), "window {at:?} does not hold {rect:?}");
-        Ok(window.crop(at, rect).rgb().to_vec())
+        match self.0 {
+            Some(read) if read.at.contains(&rect) => Ok(read.over(rect).rgb().to_vec()),
+            _ => Err(Error::InvalidOption(format!(
+                "internal: {rect:?} was not read for the render"
+            ))),
+        }
     }
 }
 
@@ -437,16 +461,24 @@ impl Render<'_> {
     ) -> Result<PathBuf> {
         let mut out = Output::create(self.output, self.spec.clone())?;
         let channels = if self.spec.alpha { 4 } else { 3 };
-        let reads: Vec<(Tile, Rect)> = plan.tiles().map(|t| (t, renderer.window(&t))).collect();
+        // The input under each tile is read where the renderer needs it, or where the look or
+        // the alpha channel does.
+        let under_needed = self.spec.alpha || !self.look.is_identity();
+        let reads: Vec<(Tile, Option<Rect>)> = plan
+            .tiles()
+            .map(|t| (t, renderer.window(&t).or(under_needed.then_some(t.window))))
+            .collect();
         progress.stage("stylizing", plan.len());
         std::thread::scope(|scope| {
-            let (window_tx, windows) = sync_channel::<Result<(Tile, Rect, Window)>>(QUEUE_DEPTH);
+            let (read_tx, read_rx) = sync_channel::<Result<(Tile, Option<Read>)>>(QUEUE_DEPTH);
             let (result_tx, results) = sync_channel::<(Tile, Vec<f32>)>(QUEUE_DEPTH);
             scope.spawn(move || {
                 for (tile, at) in reads {
-                    let window = image.read_window(at);
-                    let failed = window.is_err();
-                    if window_tx.send(window.map(|w| (tile, at, w))).is_err() || failed {
+                    let read = at
+                        .map(|at| image.read_window(at).map(|window| Read { window, at }))
+                        .transpose();
+                    let failed = read.is_err();
+                    if read_tx.send(read.map(|r| (tile, r))).is_err() || failed {
                         break;
                     }
                 }
@@ -461,20 +493,20 @@ impl Render<'_> {
                 }
                 Ok(out)
             });
-            for item in windows {
-                let (tile, at, window) = item?;
-                let mut planar = renderer.render(&tile, &window, at)?;
-                // The input under the output's pixels: for the look, and the alpha to pass through.
-                let under = if at == tile.window {
-                    window
-                } else {
-                    window.crop(at, tile.window)
-                };
-                if !self.look.is_identity() {
-                    self.look.apply(&mut planar, under.rgb());
-                }
-                if let Some(alpha) = under.alpha() {
-                    planar.extend_from_slice(alpha);
+            for item in read_rx {
+                let (tile, read) = item?;
+                let mut planar = renderer.render(&tile, read.as_ref())?;
+                if let Some(under) = read
+                    .as_ref()
+                    .filter(|_| under_needed)
+                    .map(|r| r.over(tile.window))
+                {
+                    if !self.look.is_identity() {
+                        self.look.apply(&mut planar, under.rgb());
+                    }
+                    if let Some(alpha) = under.alpha().filter(|_| self.spec.alpha) {
+                        planar.extend_from_slice(alpha);
+                    }
                 }
                 progress.step();
                 if result_tx.send((tile, planar)).is_err() {

@@ -117,6 +117,14 @@ fn reads_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<Read> {
     reads
 }
 
+/// An activation and the rectangle (at its level) it holds. Only the rectangle it was asked
+/// for is exact; around it lies what the padding at the window's inner edges made of it, cut
+/// away (one copy) only where an exact extent is needed, not after every layer.
+struct Held<A> {
+    x: A,
+    at: Rect,
+}
+
 /// The exact computation's state: the statistics found so far and the maps still needed.
 pub struct Exact<'a, E: Engine> {
     engine: &'a E,
@@ -207,17 +215,22 @@ impl<'a, E: Engine> Exact<'a, E> {
             for col in 0..plan.cols() {
                 let core = plan.tile_with_margin(col, row, 0).core;
                 let core_out = core.scaled_down(net.level_out(i));
-                let raw = self.raw(input, i, core_out)?;
-                if keep_raw {
-                    self.store(Slot::Raw(i), core_out, &raw)?;
-                }
+                let window = self.input_window(i, core_out);
+                let x = self.input(input, i, window)?;
                 if keep_input {
                     let core_in = core.scaled_down(net.level_in(i));
-                    let x = self.input(input, i, core_in)?;
-                    self.store(Slot::Input(i), core_in, &x)?;
+                    let held = Held {
+                        x: x.x.clone(),
+                        at: x.at,
+                    };
+                    self.store(Slot::Input(i), core_in, self.exact(held, core_in))?;
                 }
+                let raw = self.exact(self.conv(i, x, window), core_out);
                 if net.layers[i].norm.is_instance() {
                     acc.merge(&self.engine.moments(&raw));
+                }
+                if keep_raw {
+                    self.store(Slot::Raw(i), core_out, raw)?;
                 }
                 progress.step();
             }
@@ -237,17 +250,17 @@ impl<'a, E: Engine> Exact<'a, E> {
             .retain(|slot, _| last_use.get(slot).is_some_and(|&last| last > pos));
     }
 
-    /// The image rectangle the render of `core` reads (for its alpha, and for layer 0's input
-    /// if no kept map spares it): the core, or the core grown by the receptive field.
-    pub fn render_window(&self, core: Rect) -> Rect {
+    /// The image rectangle the render of `core` reads, if the kept maps do not spare it: the
+    /// core grown by the receptive field.
+    pub fn render_window(&self, core: Rect) -> Option<Rect> {
         let net = self.engine.network();
         let ready: HashSet<Slot> = self.maps.keys().copied().collect();
-        if reads_input(net, net.len(), &ready).contains(&Read::Image) {
-            let g = net.geometry();
-            core.grow_within(g.receptive_radius + g.stride, self.extent.0, self.extent.1)
-        } else {
-            core
-        }
+        reads_input(net, net.len(), &ready)
+            .contains(&Read::Image)
+            .then(|| {
+                let g = net.geometry();
+                core.grow_within(g.receptive_radius + g.stride, self.extent.0, self.extent.1)
+            })
     }
 
     /// The network's output over `core`, exactly as the untiled network computes it, from the
@@ -255,11 +268,11 @@ impl<'a, E: Engine> Exact<'a, E> {
     pub fn render_core(&self, core: Rect, image: &mut dyn ImageSource) -> Result<Vec<f32>> {
         let net = self.engine.network();
         let y = self.input(image, net.len(), core)?;
-        Ok(self.engine.download(y))
+        Ok(self.engine.download(self.exact(y, core)))
     }
 
-    /// Layer `i`'s raw output over `out` (at its output level).
-    fn raw(&self, image: &mut dyn ImageSource, i: usize, out: Rect) -> Result<E::Act> {
+    /// Layer `i`'s raw output over at least `out` (at its output level), exact over `out`.
+    fn raw(&self, image: &mut dyn ImageSource, i: usize, out: Rect) -> Result<Held<E::Act>> {
         if self.ready.contains(&Slot::Raw(i)) {
             if let Some(map) = self.maps.get(&Slot::Raw(i)) {
                 return self.load(map, out);
@@ -267,16 +280,45 @@ impl<'a, E: Engine> Exact<'a, E> {
         }
         let window = self.input_window(i, out);
         let x = self.input(image, i, window)?;
-        let raw = self.engine.conv_raw(i, x);
-        Ok(self.engine.crop(raw, self.output_origin(i, window), out))
+        Ok(self.conv(i, x, window))
     }
 
-    /// Layer `i`'s input over `rect` (at its input level); `i == len()` gives the output.
-    fn input(&self, image: &mut dyn ImageSource, i: usize, rect: Rect) -> Result<E::Act> {
+    /// Layer `i`'s raw output from its input `x`, which is exact over `window`.
+    fn conv(&self, i: usize, x: Held<E::Act>, window: Rect) -> Held<E::Act> {
+        let layer = &self.engine.network().layers[i];
+        // A stride-2 layer's input must start on an even pixel for the image's grid.
+        let x = if layer.stride == 2 && (x.at.x0 % 2 == 1 || x.at.y0 % 2 == 1) {
+            Held {
+                x: self.exact(x, window),
+                at: window,
+            }
+        } else {
+            x
+        };
+        let at = if layer.upsample {
+            Rect {
+                x0: 2 * x.at.x0,
+                y0: 2 * x.at.y0,
+                x1: 2 * x.at.x1,
+                y1: 2 * x.at.y1,
+            }
+        } else {
+            x.at.scaled_down(layer.stride)
+        };
+        Held {
+            x: self.engine.conv_raw(i, x.x),
+            at,
+        }
+    }
+
+    /// Layer `i`'s input over at least `rect` (at its input level), exact over `rect`;
+    /// `i == len()` gives the network's output.
+    fn input(&self, image: &mut dyn ImageSource, i: usize, rect: Rect) -> Result<Held<E::Act>> {
         if i == 0 {
-            return Ok(self
+            let x = self
                 .engine
-                .upload(image.rgb(rect)?, 3, rect.height(), rect.width()));
+                .upload(image.rgb(rect)?, 3, rect.height(), rect.width());
+            return Ok(Held { x, at: rect });
         }
         if self.ready.contains(&Slot::Input(i)) {
             if let Some(map) = self.maps.get(&Slot::Input(i)) {
@@ -285,12 +327,32 @@ impl<'a, E: Engine> Exact<'a, E> {
         }
         let prev = i - 1;
         let raw = self.raw(image, prev, rect)?;
-        let x = self
-            .engine
-            .normalize(prev, raw, self.stats.get(prev), self.style);
-        match self.engine.network().layers[prev].skip_from {
-            Some(j) => Ok(self.engine.add(x, self.input(image, j, rect)?)),
-            None => Ok(x),
+        let x = Held {
+            x: self
+                .engine
+                .normalize(prev, raw.x, self.stats.get(prev), self.style),
+            at: raw.at,
+        };
+        let Some(j) = self.engine.network().layers[prev].skip_from else {
+            return Ok(x);
+        };
+        let skip = self.input(image, j, rect)?;
+        if skip.at == x.at {
+            return Ok(Held {
+                x: self.engine.add(x.x, skip.x),
+                at: x.at,
+            });
+        }
+        let sum = self.engine.add(self.exact(x, rect), self.exact(skip, rect));
+        Ok(Held { x: sum, at: rect })
+    }
+
+    /// The exact part of `held`: its values over `rect`.
+    fn exact(&self, held: Held<E::Act>, rect: Rect) -> E::Act {
+        if held.at == rect {
+            held.x
+        } else {
+            self.engine.crop(held.x, (held.at.x0, held.at.y0), rect)
         }
     }
 
@@ -320,29 +382,20 @@ impl<'a, E: Engine> Exact<'a, E> {
         Rect { x0, y0, x1, y1 }
     }
 
-    /// Where the convolution of layer `i` over `window` puts its output's first pixel.
-    fn output_origin(&self, i: usize, window: Rect) -> (usize, usize) {
-        let layer = &self.engine.network().layers[i];
-        if layer.upsample {
-            (2 * window.x0, 2 * window.y0)
-        } else {
-            (window.x0 / layer.stride, window.y0 / layer.stride)
-        }
-    }
-
     fn extent_at(&self, level: usize) -> (usize, usize) {
         (self.extent.0 / level, self.extent.1 / level)
     }
 
-    fn load(&self, map: &ScratchMap, rect: Rect) -> Result<E::Act> {
+    fn load(&self, map: &ScratchMap, rect: Rect) -> Result<Held<E::Act>> {
         let data = map.read(rect)?;
-        Ok(self
+        let x = self
             .engine
-            .upload(data, map.channels(), rect.height(), rect.width()))
+            .upload(data, map.channels(), rect.height(), rect.width());
+        Ok(Held { x, at: rect })
     }
 
-    fn store(&mut self, slot: Slot, rect: Rect, x: &E::Act) -> Result<()> {
-        let values = self.engine.download(x.clone());
+    fn store(&mut self, slot: Slot, rect: Rect, x: E::Act) -> Result<()> {
+        let values = self.engine.download(x);
         match self.maps.get_mut(&slot) {
             Some(map) => map.write(rect, &values),
             None => Ok(()),
