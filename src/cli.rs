@@ -328,6 +328,9 @@ struct RunArgs {
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
     /// Keep the input's colours: take only the luminance of the stylized result (BT.601 YCbCr).
     #[arg(long, visible_alias = "preserve-color")]
     preserve_colour: bool,
@@ -545,6 +548,7 @@ fn stylize(
         keep_gray: args.keep_gray,
         colour: args.colour.options(),
         no_clobber: args.no_clobber,
+        quality: args.quality,
         look: Look {
             strength: match style {
                 StyleCode::Vector(_) => 1.0,
@@ -731,9 +735,11 @@ fn peak_rss_bytes() -> u64 {
     memory::proc_bytes("/proc/self/status", "VmHWM").unwrap_or(0)
 }
 
+/// The progress bar on stderr: one bar for the whole run once its length is known.
 struct Bar {
     bar: ProgressBar,
     verbose: bool,
+    whole_run: bool,
 }
 
 impl Bar {
@@ -745,18 +751,33 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template("{msg:24} [{bar:30}] {pos}/{len} tiles, ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:22} [{bar:30}] {percent:>3}%, {elapsed} elapsed, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
-        Self { bar, verbose }
+        Self {
+            bar,
+            verbose,
+            whole_run: false,
+        }
     }
 }
 
 impl Progress for Bar {
-    fn stage(&mut self, name: &str, steps: usize) {
-        self.bar.reset();
+    fn total(&mut self, steps: usize) {
+        self.whole_run = true;
         self.bar.set_length(steps as u64);
+        self.bar.set_position(0);
+        self.bar.reset_eta();
+    }
+
+    fn stage(&mut self, name: &str, steps: usize) {
+        if !self.whole_run {
+            self.bar.reset();
+            self.bar.set_length(steps as u64);
+        }
         self.bar.set_message(name.to_string());
     }
 

@@ -28,7 +28,7 @@ use crate::memory;
 use crate::network::{multistyle26, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
 use crate::progress::Progress;
-use crate::stats::exact::Exact;
+use crate::stats::exact::{self, Exact};
 use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
 use crate::tiling::{Tile, TilePlan, MIN_TILE};
@@ -64,6 +64,8 @@ pub struct Options {
     pub colour: ColourOptions,
     /// Refuse to replace an existing output file (`-n/--no-clobber`).
     pub no_clobber: bool,
+    /// JPEG quality, 1..100.
+    pub quality: u8,
     /// Strength (as a mix with the input) and preserved colour.
     pub look: Look,
 }
@@ -83,6 +85,7 @@ impl Default for Options {
             keep_gray: false,
             colour: ColourOptions::default(),
             no_clobber: false,
+            quality: 95,
             look: Look::default(),
         }
     }
@@ -171,6 +174,7 @@ pub fn stylize_file<E: Engine>(
         resolution: info.resolution,
         bigtiff: opts.bigtiff,
         compression: opts.compression,
+        quality: opts.quality,
     };
     let save = |stats: &NetworkStats| -> Result<()> {
         match &opts.save_stats {
@@ -186,6 +190,12 @@ pub fn stylize_file<E: Engine>(
         }
     };
 
+    progress.total(match &opts.stats {
+        StatsMode::Exact if plan.len() == 1 => 1,
+        StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len(),
+        StatsMode::Thumbnail(_) => 1 + plan.len(),
+        StatsMode::File(_) => plan.len(),
+    });
     let started = Instant::now();
     let render = Render {
         spec: &spec,

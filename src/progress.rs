@@ -1,10 +1,13 @@
 //! Progress reporting, passed down by the caller: the stages report work done, the command line
 //! draws it. A leaf module, so that no stage imports its caller to report progress.
 
-/// Receives progress: a named stage of a known number of steps, then one call per step; and
-/// notes on decisions taken (colour handling, plan) for a verbose log.
+/// Receives progress: the whole run's number of steps, named stages, one call per step; and
+/// notes on decisions taken (colour handling, plan) for a verbose log. One bar can then show the
+/// whole run, its estimate of the time left computed from all the work left, not a stage's.
 pub trait Progress {
-    /// A new stage begins.
+    /// The run will take `steps` steps in all (every stage's together).
+    fn total(&mut self, _steps: usize) {}
+    /// A new stage of `steps` steps begins.
     fn stage(&mut self, name: &str, steps: usize);
     /// One step of the current stage is done.
     fn step(&mut self);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use image::ImageEncoder;
 
+use super::metadata;
 use super::tiff_out::{quantize_row, Compression, MappedTiff, OutputSpec, StreamedTiff};
 use crate::blend::RowSink;
 use crate::colour::ColourModel;
@@ -55,13 +56,18 @@ impl Format {
     }
 }
 
+/// The largest side a JPEG file can hold.
+const JPEG_MAX_SIDE: usize = 65_535;
+
 /// An output being written.
 pub enum Output {
     /// Uncompressed TIFF through memory maps.
     Mapped(MappedTiff),
     /// Compressed TIFF, streamed.
     Streamed(StreamedTiff),
-    /// PNG or JPEG, buffered then encoded.
+    /// PNG, streamed row by row.
+    Png(Box<PngStream>),
+    /// JPEG, buffered then encoded.
     Encoded(Encoded),
 }
 
@@ -75,11 +81,20 @@ impl Output {
                 dest.display()
             )));
         }
+        if format == Format::Jpeg && spec.width.max(spec.height) > JPEG_MAX_SIDE {
+            return Err(Error::InvalidOption(format!(
+                "output {}: JPEG holds at most {JPEG_MAX_SIDE} px a side, this image is {}x{}; write TIFF or PNG",
+                dest.display(),
+                spec.width,
+                spec.height
+            )));
+        }
         let spec = format.fit(spec);
         Ok(match (format, spec.compression) {
             (Format::Tiff, Compression::None) => Self::Mapped(MappedTiff::create(dest, spec)?),
             (Format::Tiff, _) => Self::Streamed(StreamedTiff::create(dest, spec)?),
-            (format, _) => Self::Encoded(Encoded::new(dest, spec, format)),
+            (Format::Png, _) => Self::Png(Box::new(PngStream::create(dest, spec)?)),
+            (Format::Jpeg, _) => Self::Encoded(Encoded::new(dest, spec)),
         })
     }
 
@@ -88,6 +103,7 @@ impl Output {
         match self {
             Self::Mapped(t) => t.finish(),
             Self::Streamed(t) => t.finish(),
+            Self::Png(p) => p.finish(),
             Self::Encoded(e) => e.finish(),
         }
     }
@@ -98,24 +114,24 @@ impl RowSink for Output {
         match self {
             Self::Mapped(t) => t.write_rows(y0, rows, width, channels),
             Self::Streamed(t) => t.write_rows(y0, rows, width, channels),
+            Self::Png(p) => p.write_rows(y0, rows, width, channels),
             Self::Encoded(e) => e.write_rows(y0, rows, width, channels),
         }
     }
 }
 
-/// PNG or JPEG output, quantised rows buffered in memory until the end.
+/// JPEG output, quantised rows buffered in memory until the end (the encoder takes the whole
+/// image).
 pub struct Encoded {
     dest: PathBuf,
     spec: OutputSpec,
-    format: Format,
     bytes: Vec<u8>,
 }
 
 impl Encoded {
-    fn new(dest: &Path, spec: OutputSpec, format: Format) -> Self {
+    fn new(dest: &Path, spec: OutputSpec) -> Self {
         Self {
             dest: dest.into(),
-            format,
             bytes: Vec::with_capacity(spec.row_bytes() * spec.height),
             spec,
         }
@@ -170,25 +186,111 @@ impl Encoded {
         } else {
             self.bytes
         };
-        let encoded = match self.format {
-            Format::Png => {
-                let mut enc = image::codecs::png::PngEncoder::new(file);
-                if let Some(icc) = self.spec.colour.icc() {
-                    enc.set_icc_profile(icc.to_vec())
-                        .map_err(|e| encode_error(&e))?;
-                }
-                enc.write_image(&native, w, h, color)
-            }
-            _ => {
-                let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, 95);
-                if let Some(icc) = self.spec.colour.icc() {
-                    enc.set_icc_profile(icc.to_vec())
-                        .map_err(|e| encode_error(&e))?;
-                }
-                enc.write_image(&native, w, h, color)
-            }
-        };
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(file, self.spec.quality);
+        if let Some(icc) = self.spec.colour.icc() {
+            enc.set_icc_profile(icc.to_vec())
+                .map_err(|e| encode_error(&e))?;
+        }
+        if let Some((x, y)) = self
+            .spec
+            .resolution
+            .as_ref()
+            .and_then(metadata::dots_per_inch)
+        {
+            let dpi = |v: f64| v.round().clamp(1.0, f64::from(u16::MAX)) as u16;
+            enc.set_pixel_density(image::codecs::jpeg::PixelDensity {
+                density: (dpi(x), dpi(y)),
+                unit: image::codecs::jpeg::PixelDensityUnit::Inches,
+            });
+        }
+        let encoded = enc.write_image(&native, w, h, color);
         encoded.map_err(|e| encode_error(&e))?;
         super::tiff_out::persist(temp, &self.dest)
+    }
+}
+
+/// PNG output written row by row as the blender finishes rows: one row in memory whatever the
+/// image size. The ICC profile (iCCP) and the resolution (pHYs) are kept.
+pub struct PngStream {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    spec: OutputSpec,
+    writer: png::StreamWriter<'static, std::io::BufWriter<std::fs::File>>,
+    row: Vec<u8>,
+}
+
+impl PngStream {
+    fn create(dest: &Path, spec: OutputSpec) -> Result<Self> {
+        let io = |e: std::io::Error| Error::io(dest, e);
+        let encoding =
+            |e: png::EncodingError| Error::io(dest, std::io::Error::other(e.to_string()));
+        let temp = super::tiff_out::temp_beside(dest)?;
+        let file = std::io::BufWriter::new(temp.as_file().try_clone().map_err(io)?);
+        let mut info = png::Info::with_size(spec.width as u32, spec.height as u32);
+        let gray = spec.colour.model() == ColourModel::Gray;
+        info.color_type = match (gray, spec.alpha) {
+            (true, false) => png::ColorType::Grayscale,
+            (true, true) => png::ColorType::GrayscaleAlpha,
+            (false, false) => png::ColorType::Rgb,
+            (false, true) => png::ColorType::Rgba,
+        };
+        info.bit_depth = if spec.bits == 16 {
+            png::BitDepth::Sixteen
+        } else {
+            png::BitDepth::Eight
+        };
+        info.icc_profile = spec
+            .colour
+            .icc()
+            .map(|p| std::borrow::Cow::Owned(p.to_vec()));
+        info.pixel_dims = spec
+            .resolution
+            .as_ref()
+            .and_then(metadata::dots_per_inch)
+            .map(|(x, y)| {
+                let per_metre = |dpi: f64| (dpi / 0.0254).round() as u32;
+                png::PixelDimensions {
+                    xppu: per_metre(x),
+                    yppu: per_metre(y),
+                    unit: png::Unit::Meter,
+                }
+            });
+        let writer = png::Encoder::with_info(file, info)
+            .and_then(png::Encoder::write_header)
+            .and_then(png::Writer::into_stream_writer)
+            .map_err(encoding)?;
+        Ok(Self {
+            temp,
+            dest: dest.into(),
+            row: vec![0; spec.row_bytes()],
+            spec,
+            writer,
+        })
+    }
+
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        let (src_row, n) = self.spec.rows_inside(y0, rows, width, channels);
+        for r in 0..n {
+            quantize_row(
+                &rows[r * src_row..][..src_row],
+                channels,
+                &self.spec,
+                &mut self.row,
+            );
+            if self.spec.bits == 16 {
+                // Rows are little-endian samples; PNG stores big-endian ones.
+                self.row.chunks_exact_mut(2).for_each(|b| b.swap(0, 1));
+            }
+            std::io::Write::write_all(&mut self.writer, &self.row)
+                .map_err(|e| Error::io(&self.dest, e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<PathBuf> {
+        self.writer
+            .finish()
+            .map_err(|e| Error::io(&self.dest, std::io::Error::other(e.to_string())))?;
+        super::tiff_out::persist(self.temp, &self.dest)
     }
 }

@@ -13,6 +13,7 @@ use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 use tiff::ColorType;
 
+use super::metadata;
 use super::palette::Palette;
 use super::{ColorLayout, ImageInfo, Resolution, Window};
 use crate::colour::{ColourOptions, InputColour};
@@ -165,6 +166,9 @@ impl InputImage {
                     *d = px[c];
                 }
             }
+        }
+        if alpha {
+            hide_transparent(&mut planes, plane);
         }
         Ok(Window {
             width: ww,
@@ -557,7 +561,20 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
         });
     }
     let icc = decoder.icc_profile().ok().flatten();
-    let image = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    // Camera files are stored sideways with an EXIF orientation: the output is made upright.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let resolution = match reader_format {
+        Some(image::ImageFormat::Png) => metadata::png_resolution(path),
+        Some(image::ImageFormat::Jpeg) => {
+            let exif = decoder.exif_metadata().ok().flatten();
+            metadata::jpeg_resolution(path, exif.as_deref())
+        }
+        _ => None,
+    };
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    image.apply_orientation(orientation);
     let (width, height) = (image.width() as usize, image.height() as usize);
     let has_alpha = image.color().has_alpha();
     let is_gray = !image.color().has_color();
@@ -585,11 +602,29 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
         height,
         layout,
         bits,
-        resolution: None,
+        resolution,
         icc,
         storage: format,
     };
     Ok((info, Source::Memory(Arc::new(samples)), height.max(1)))
+}
+
+/// The colour the network sees under fully transparent pixels. Whatever a file stores there
+/// (often leftovers of the cut-out background) is invisible, yet would reach the visible pixels
+/// through the convolutions and the whole-image statistics: a fixed mid gray makes the visible
+/// result independent of it.
+pub const HIDDEN_FILL: f32 = 0.5;
+
+/// Replaces the colour of pixels whose alpha (the fourth plane) is zero by [`HIDDEN_FILL`].
+fn hide_transparent(planes: &mut [f32], plane: usize) {
+    let (rgb, alpha) = planes.split_at_mut(3 * plane);
+    for (i, a) in alpha.iter().enumerate() {
+        if *a == 0.0 {
+            for c in 0..3 {
+                rgb[c * plane + i] = HIDDEN_FILL;
+            }
+        }
+    }
 }
 
 impl ImageSource for InputImage {

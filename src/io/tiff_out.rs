@@ -58,6 +58,8 @@ pub struct OutputSpec {
     pub bigtiff: Option<bool>,
     /// Compression of the pixel data.
     pub compression: Compression,
+    /// JPEG quality, 1..100.
+    pub quality: u8,
 }
 
 impl OutputSpec {
@@ -659,6 +661,7 @@ mod tests {
             resolution: None,
             bigtiff: None,
             compression: Compression::Lzw,
+            quality: 95,
         }
     }
 

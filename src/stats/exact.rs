@@ -125,6 +125,11 @@ struct Held<A> {
     at: Rect,
 }
 
+/// Number of sweeps the exact statistics of `net` take.
+pub fn sweep_count(net: &Network) -> usize {
+    Schedule::new(net).sweeps.len()
+}
+
 /// The exact computation's state: the statistics found so far and the maps still needed.
 pub struct Exact<'a, E: Engine> {
     engine: &'a E,
