@@ -10,7 +10,9 @@
 //! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`look`]
 //!   (strength, preserved colour), [`memory`];
 //! - [`style_image`]: style vectors from image files (arbitrary stylization);
-//! - [`pipeline`]: one file from input to output, with one render path.
+//! - [`pipeline`]: one file from input to output, with one render path;
+//! - [`stroke`]: stroke size for the print size (the pipeline at a smaller scale, then guided
+//!   upsampling).
 //!
 //! The command line lives in the binary (`src/main.rs`).
 
@@ -28,6 +30,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod scratch;
 pub mod stats;
+pub mod stroke;
 pub mod style_image;
 pub mod tiling;
 

@@ -141,13 +141,11 @@ pub fn stylize_file<E: Engine>(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     let net = engine.network();
-    let format = Format::of(output)?;
     check_paths(input, output, opts)?;
     let style = StyleAffine::new(net, &opts.style)?;
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let info = image.info().clone();
-    let out_colour = image.colour().output(format.holds_cmyk(), opts.keep_gray)?;
-    let colour = format!("{}; {}", image.colour().describe(), out_colour.describe());
+    let (spec, colour) = output_spec(&image, output, opts)?;
     progress.note(&format!("colour: {colour}"));
     let bpp = engine.bytes_per_pixel();
     let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
@@ -165,17 +163,6 @@ pub fn stylize_file<E: Engine>(
         memory::format_size(memory::estimate(&info, plan.tile, opts.overlap, bpp).total()),
         memory::format_size(opts.mem_budget),
     ));
-    let spec = OutputSpec {
-        width: info.width,
-        height: info.height,
-        colour: out_colour,
-        alpha: info.layout.has_alpha(),
-        bits: info.bits,
-        resolution: info.resolution,
-        bigtiff: opts.bigtiff,
-        compression: opts.compression,
-        quality: opts.quality,
-    };
     let save = |stats: &NetworkStats| -> Result<()> {
         match &opts.save_stats {
             Some(path) => StatsFile::new(
@@ -261,8 +248,33 @@ pub fn stylize_file<E: Engine>(
     })
 }
 
+/// What the output of `image` into `output` will be (size, colour space, alpha, depth,
+/// resolution, compression), and a description of the colour handling for logs.
+pub fn output_spec(
+    image: &InputImage,
+    output: &Path,
+    opts: &Options,
+) -> Result<(OutputSpec, String)> {
+    let format = Format::of(output)?;
+    let info = image.info();
+    let out_colour = image.colour().output(format.holds_cmyk(), opts.keep_gray)?;
+    let colour = format!("{}; {}", image.colour().describe(), out_colour.describe());
+    let spec = OutputSpec {
+        width: info.width,
+        height: info.height,
+        colour: out_colour,
+        alpha: info.layout.has_alpha(),
+        bits: info.bits,
+        resolution: info.resolution,
+        bigtiff: opts.bigtiff,
+        compression: opts.compression,
+        quality: opts.quality,
+    };
+    Ok((spec, colour))
+}
+
 /// Every path the run will write, checked before any work (see [`paths`]).
-fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
+pub fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
     std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
     paths::check_output("-o", output, input, !opts.no_clobber)?;
     if let Some(stats) = &opts.save_stats {

@@ -9,4 +9,5 @@ mod golden;
 mod io;
 mod memory;
 mod models;
+mod poster;
 mod tiling;

@@ -1,0 +1,85 @@
+//! Poster controls: stroke size for the print size (`--stroke-scale`) and the proof.
+
+use std::path::Path;
+
+use crate::common::{bigstyle, photo, psnr, read_tiff, write_rgb_tiff};
+
+fn run_ok(args: &[&str]) {
+    let out = bigstyle(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn samples8(path: &Path) -> Vec<u8> {
+    read_tiff(path)
+        .samples
+        .into_iter()
+        .map(|v| v as u8)
+        .collect()
+}
+
+#[test]
+fn stroke_scale_one_is_the_ordinary_run_and_tiling_does_not_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(1201, 903));
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let i = input.to_str().unwrap();
+    run_ok(&["-o", &p("plain.tif"), i]);
+    run_ok(&["--stroke-scale", "1", "-o", &p("one.tif"), i]);
+    assert_eq!(
+        std::fs::read(p("plain.tif")).unwrap(),
+        std::fs::read(p("one.tif")).unwrap()
+    );
+    // S = 2.5: the network runs at 480x361; tiled (64 px tiles) against one window.
+    run_ok(&["--stroke-scale", "2.5", "-o", &p("whole.tif"), i]);
+    run_ok(&[
+        "--stroke-scale",
+        "2.5",
+        "--tile",
+        "64",
+        "-o",
+        &p("tiled.tif"),
+        i,
+    ]);
+    let (whole, tiled) = (
+        samples8(&dir.path().join("whole.tif")),
+        samples8(&dir.path().join("tiled.tif")),
+    );
+    let db = psnr(&whole, &tiled);
+    eprintln!("stroke scale 2.5: tiled vs one window {db:.1} dB");
+    assert!(db >= 60.0, "{db:.1} dB");
+    let plain = samples8(&dir.path().join("plain.tif"));
+    assert!(
+        psnr(&plain, &whole) < 30.0,
+        "the stroke scale changed nothing"
+    );
+}
+
+#[test]
+fn bad_stroke_scales_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(64, 48));
+    let cases: [(&[&str], &str); 3] = [
+        (&["--stroke-scale", "0.5"], "--stroke-scale"),
+        (&["--stroke-scale", "big"], "--stroke-scale"),
+        (
+            &["--stroke-scale", "2", "--stroke-detail=-1"],
+            "--stroke-detail",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = args.to_vec();
+        all.push(input.to_str().unwrap());
+        let out = bigstyle(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{all:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
