@@ -43,6 +43,18 @@ enum Command {
     Styles,
     /// Describe an image and the plan bigstyle would use for it (tiles, memory, time).
     Info(Box<InfoArgs>),
+    /// A small preview whose look matches the full run: the network at the same scale
+    /// (--stroke-scale) and the same statistics (--save-stats / --stats-file).
+    Proof(Box<ProofArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProofArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Longer side of the proof, px (default output: <stem>.proof.png).
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
 }
 
 /// Where the network runs.
@@ -456,17 +468,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (net, style) = args.network.network(&args.input, budget, &colour)?;
             with_engine(args.plan.device, net, |e| info(e, &style, &args))
         }
-        None => {
-            let args = cli.run;
-            let input = args
-                .input
-                .clone()
-                .context("no input image given (see --help)")?;
-            let (budget, colour) = (budget(&args.plan)?, args.colour.options());
-            let (net, style) = args.network.network(&input, budget, &colour)?;
-            with_engine(args.plan.device, net, |e| stylize(e, style, &input, &args))
-        }
+        Some(Command::Proof(args)) => run_stylize(&args.run, Make::Proof(args.size)),
+        None => run_stylize(&cli.run, Make::Image),
     }
+}
+
+/// Stylizes (or proofs) the input of `args`.
+fn run_stylize(args: &RunArgs, make: Make) -> anyhow::Result<()> {
+    let input = args
+        .input
+        .clone()
+        .context("no input image given (see --help)")?;
+    let (budget, colour) = (budget(&args.plan)?, args.colour.options());
+    let (net, style) = args.network.network(&input, budget, &colour)?;
+    with_engine(args.plan.device, net, |e| {
+        stylize(e, style, &input, args, make)
+    })
 }
 
 /// Calls `f` with `net` on the engine `--device` names.
@@ -500,6 +517,15 @@ trait Session {
         stroke: (stroke::Scale, f64),
         progress: &mut dyn Progress,
     ) -> bigstyle::Result<bigstyle::Summary>;
+    fn proof(
+        &self,
+        input: &Path,
+        output: &Path,
+        opts: &Options,
+        scale: stroke::Scale,
+        side: usize,
+        progress: &mut dyn Progress,
+    ) -> bigstyle::Result<bigstyle::Summary>;
     fn name(&self) -> String;
     fn network(&self) -> &Network;
     fn bytes_per_pixel(&self) -> u64;
@@ -518,6 +544,18 @@ impl<E: Engine> Session for Runner<'_, E> {
         progress: &mut dyn Progress,
     ) -> bigstyle::Result<bigstyle::Summary> {
         stroke::stylize_scaled(self.0, input, output, opts, stroke, progress)
+    }
+
+    fn proof(
+        &self,
+        input: &Path,
+        output: &Path,
+        opts: &Options,
+        scale: stroke::Scale,
+        side: usize,
+        progress: &mut dyn Progress,
+    ) -> bigstyle::Result<bigstyle::Summary> {
+        stroke::proof(self.0, input, output, opts, scale, side, progress)
     }
 
     fn name(&self) -> String {
@@ -549,18 +587,13 @@ fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
     })
 }
 
-fn stylize(
-    engine: &dyn Session,
-    style: StyleCode,
-    input: &Path,
-    args: &RunArgs,
-) -> anyhow::Result<()> {
-    let output = args.output.clone().unwrap_or_else(|| default_output(input));
+/// The library's options from the run's flags.
+fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
     let stats = match &args.stats_file {
         Some(path) => StatsMode::File(path.clone()),
         None => args.plan.stats.clone(),
     };
-    let opts = Options {
+    Ok(Options {
         tile: args.plan.tile,
         overlap: args.plan.overlap,
         style: style.clone(),
@@ -581,12 +614,46 @@ fn stylize(
             },
             preserve_colour: args.preserve_colour,
         },
-    };
+    })
+}
+
+/// What a stylizing command makes.
+enum Make {
+    /// The stylized image.
+    Image,
+    /// A proof of this many px on its longer side.
+    Proof(usize),
+}
+
+fn stylize(
+    engine: &dyn Session,
+    style: StyleCode,
+    input: &Path,
+    args: &RunArgs,
+    make: Make,
+) -> anyhow::Result<()> {
+    let output = args.output.clone().unwrap_or_else(|| match make {
+        Make::Image => default_output(input, "styled.tif"),
+        Make::Proof(_) => default_output(input, "proof.png"),
+    });
+    let opts = options(args, &style)?;
     let mut progress = Bar::new(args.quiet, args.verbose);
     let started = Instant::now();
     // Library errors name the file they concern: no context is added, so no fact appears twice.
-    let stroke = (args.stroke_scale, args.stroke_detail);
-    let summary = engine.stylize(input, &output, &opts, stroke, &mut progress)?;
+    let summary = match make {
+        Make::Image => {
+            let stroke = (args.stroke_scale, args.stroke_detail);
+            engine.stylize(input, &output, &opts, stroke, &mut progress)?
+        }
+        Make::Proof(side) => engine.proof(
+            input,
+            &output,
+            &opts,
+            args.stroke_scale,
+            side,
+            &mut progress,
+        )?,
+    };
     progress.bar.finish_and_clear();
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
@@ -705,12 +772,13 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     Ok(())
 }
 
-fn default_output(input: &Path) -> PathBuf {
+/// `<stem>.<suffix>` beside the input.
+fn default_output(input: &Path, suffix: &str) -> PathBuf {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    input.with_file_name(format!("{stem}.styled.tif"))
+    input.with_file_name(format!("{stem}.{suffix}"))
 }
 
 /// One-line looks of the 26 styles (the original release has no titles; see docs/STYLES.md).

@@ -76,7 +76,46 @@ pub fn stylize_scaled<E: Engine>(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
-    let scale = match scale {
+    let scale = resolve(scale, &image);
+    if scale == 1.0 {
+        drop(image);
+        return stylize_file(engine, input, output, opts, progress);
+    }
+    if !(detail.is_finite() && detail > 0.0) {
+        return Err(Error::InvalidOption(format!(
+            "--stroke-detail {detail}: must be a positive number"
+        )));
+    }
+    check_paths(input, output, opts)?;
+    let started = Instant::now();
+    let small = Small::stylize(engine, &mut image, opts, scale, progress)?;
+    let (spec, colour) = output_spec(&image, output, opts)?;
+    progress.stage("restoring detail", 1);
+    let written = GuidedUpsample {
+        content: &mut small.open(&small.input, opts)?,
+        styled: &mut small.open(&small.output, opts)?,
+        detail,
+        look: opts.look,
+    }
+    .run(&mut image, spec.clone(), output)?;
+    progress.step();
+    Ok(Summary {
+        input: input.into(),
+        output: written,
+        width: image.info().width,
+        height: image.info().height,
+        storage: image.info().storage.clone(),
+        channels: spec.samples(),
+        colour,
+        bits: image.info().bits,
+        render_seconds: started.elapsed().as_secs_f64() - small.summary.stats_seconds,
+        ..small.summary
+    })
+}
+
+/// S for a [`Scale`] and an image (`auto` reads its resolution).
+fn resolve(scale: Scale, image: &InputImage) -> f64 {
+    match scale {
         Scale::Factor(s) => s,
         Scale::Auto => auto_scale(
             image
@@ -86,92 +125,129 @@ pub fn stylize_scaled<E: Engine>(
                 .and_then(dots_per_inch)
                 .map(|(x, _)| x),
         ),
-    };
-    if scale == 1.0 {
-        drop(image);
-        return stylize_file(engine, input, output, opts, progress);
     }
-    if !(scale.is_finite() && scale >= 1.0) {
-        return Err(Error::InvalidOption(format!(
-            "--stroke-scale {scale}: must be 1 or more"
-        )));
+}
+
+/// The first two stages: the image scaled down by S, and its stylization, in scratch files that
+/// live as long as this value.
+struct Small {
+    _scratch: tempfile::TempDir,
+    input: std::path::PathBuf,
+    output: std::path::PathBuf,
+    summary: Summary,
+}
+
+impl Small {
+    fn stylize<E: Engine>(
+        engine: &E,
+        image: &mut InputImage,
+        opts: &Options,
+        scale: f64,
+        progress: &mut dyn Progress,
+    ) -> Result<Self> {
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidOption(format!(
+                "--stroke-scale {scale}: must be 1 or more"
+            )));
+        }
+        let root = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let scratch = tempfile::Builder::new()
+            .prefix("bigstyle-stroke")
+            .tempdir_in(&root)
+            .map_err(|e| Error::io(&root, e))?;
+        let (input, output) = (
+            scratch.path().join("in.tif"),
+            scratch.path().join("out.tif"),
+        );
+        let (w, h) = (image.info().width, image.info().height);
+        let min = engine.network().geometry().min_side;
+        let size = (
+            ((w as f64 / scale).round() as usize).clamp(min.min(w), w),
+            ((h as f64 / scale).round() as usize).clamp(min.min(h), h),
+        );
+        progress.note(&format!(
+            "stroke scale {scale}: the network runs at {}x{}",
+            size.0, size.1
+        ));
+        downscale_to_file(image, srgb_spec(size, 16), &input)?;
+        let small_opts = Options {
+            colour: ColourOptions::default(),
+            look: Look::default(),
+            keep_gray: false,
+            compression: Compression::None,
+            no_clobber: false,
+            ..opts.clone()
+        };
+        let summary = stylize_file(engine, &input, &output, &small_opts, progress)?;
+        Ok(Self {
+            _scratch: scratch,
+            input,
+            output,
+            summary,
+        })
     }
-    if !(detail.is_finite() && detail > 0.0) {
-        return Err(Error::InvalidOption(format!(
-            "--stroke-detail {detail}: must be a positive number"
-        )));
+
+    fn open(&self, path: &Path, opts: &Options) -> Result<InputImage> {
+        InputImage::open_with(path, opts.mem_budget, &ColourOptions::default())
     }
+}
+
+/// A small preview of the final result whose look matches it: the network runs at the same
+/// scale as in the final run (so the strokes have the same size relative to the picture, and
+/// `--save-stats` / `--stats-file` give both the same statistics), and its result is
+/// area-averaged to `side` px on the longer side, written as 8-bit sRGB.
+pub fn proof<E: Engine>(
+    engine: &E,
+    input: &Path,
+    output: &Path,
+    opts: &Options,
+    scale: Scale,
+    side: usize,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
     check_paths(input, output, opts)?;
-    let started = Instant::now();
-    let scratch_root = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let scratch = tempfile::Builder::new()
-        .prefix("bigstyle-stroke")
-        .tempdir_in(&scratch_root)
-        .map_err(|e| Error::io(&scratch_root, e))?;
-    let (small_in, small_out) = (
-        scratch.path().join("in.tif"),
-        scratch.path().join("out.tif"),
+    let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
+    let scale = resolve(scale, &image);
+    let small = Small::stylize(engine, &mut image, opts, scale, progress)?;
+    let mut styled = small.open(&small.output, opts)?;
+    let (w, h) = (styled.info().width, styled.info().height);
+    let k = (side as f64 / w.max(h) as f64).min(1.0);
+    let size = (
+        ((w as f64 * k).round() as usize).max(1),
+        ((h as f64 * k).round() as usize).max(1),
     );
-    let (w, h) = (image.info().width, image.info().height);
-    let min = engine.network().geometry().min_side;
-    let small = (
-        ((w as f64 / scale).round() as usize).clamp(min.min(w), w),
-        ((h as f64 / scale).round() as usize).clamp(min.min(h), h),
-    );
-    progress.note(&format!(
-        "stroke scale {scale}: the network runs at {}x{}",
-        small.0, small.1
-    ));
-    downscale_to_file(&mut image, small, &small_in)?;
-    let small_opts = Options {
-        colour: ColourOptions::default(),
-        look: Look::default(),
-        keep_gray: false,
-        compression: Compression::None,
-        no_clobber: false,
-        ..opts.clone()
-    };
-    let summary = stylize_file(engine, &small_in, &small_out, &small_opts, progress)?;
-    let (spec, colour) = output_spec(&image, output, opts)?;
-    progress.stage("restoring detail", 1);
-    let written = GuidedUpsample {
-        content: &mut InputImage::open_with(&small_in, opts.mem_budget, &ColourOptions::default())?,
-        styled: &mut InputImage::open_with(&small_out, opts.mem_budget, &ColourOptions::default())?,
-        detail,
-        look: opts.look,
-    }
-    .run(&mut image, spec.clone(), output)?;
-    progress.step();
+    downscale_to_file(&mut styled, srgb_spec(size, 8), output)?;
     Ok(Summary {
         input: input.into(),
-        output: written,
-        width: w,
-        height: h,
-        storage: image.info().storage.clone(),
-        channels: spec.samples(),
-        colour,
-        bits: image.info().bits,
-        render_seconds: started.elapsed().as_secs_f64() - summary.stats_seconds,
-        ..summary
+        output: output.into(),
+        width: size.0,
+        height: size.1,
+        channels: 3,
+        bits: 8,
+        ..small.summary
     })
 }
 
-/// Writes `image` area-averaged to `small` (width, height) as a 16-bit sRGB TIFF, streaming:
-/// each small row is the weighted mean of the input rows it covers.
-fn downscale_to_file(image: &mut InputImage, small: (usize, usize), path: &Path) -> Result<()> {
-    let (w, h) = (image.info().width, image.info().height);
-    let (sw, sh) = small;
-    let spec = OutputSpec {
-        width: sw,
-        height: sh,
+/// A scratch copy's output: 16-bit sRGB TIFF, uncompressed.
+fn srgb_spec((width, height): (usize, usize), bits: u8) -> OutputSpec {
+    OutputSpec {
+        width,
+        height,
         colour: OutputColour::srgb(),
         alpha: false,
-        bits: 16,
+        bits,
         resolution: None,
         bigtiff: None,
         compression: Compression::None,
         quality: 95,
-    };
+    }
+}
+
+/// Writes `image` area-averaged to the size of `spec`, streaming: each small row is the
+/// weighted mean of the input rows it covers.
+fn downscale_to_file(image: &mut InputImage, spec: OutputSpec, path: &Path) -> Result<()> {
+    let (w, h) = (image.info().width, image.info().height);
+    let (sw, sh) = (spec.width, spec.height);
     let mut out = Output::create(path, spec)?;
     let columns = area_weights(w, sw);
     let rows = area_weights(h, sh);

@@ -83,3 +83,59 @@ fn bad_stroke_scales_are_refused() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+/// 8-bit RGB samples averaged over `k`×`k` blocks.
+fn box_down(samples: &[u8], w: usize, h: usize, k: usize) -> Vec<u8> {
+    let (sw, sh) = (w / k, h / k);
+    let mut out = Vec::with_capacity(3 * sw * sh);
+    for y in 0..sh {
+        for x in 0..sw {
+            for c in 0..3 {
+                let sum: u32 = (0..k * k)
+                    .map(|i| u32::from(samples[3 * ((y * k + i / k) * w + x * k + i % k) + c]))
+                    .sum();
+                out.push(((sum as f64 / (k * k) as f64) + 0.5) as u8);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_proof_matches_the_final_run_where_a_small_run_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h, k) = (1600usize, 1200usize, 4usize);
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(w as u32, h as u32));
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let i = input.to_str().unwrap();
+    run_ok(&["--stroke-scale", "4", "-o", &p("final4.tif"), i]);
+    run_ok(&[
+        "proof",
+        "--stroke-scale",
+        "4",
+        "--size",
+        "400",
+        "-o",
+        &p("proof.tif"),
+        i,
+    ]);
+    let final4 = box_down(&samples8(&dir.path().join("final4.tif")), w, h, k);
+    let proof = samples8(&dir.path().join("proof.tif"));
+    let matched = psnr(&proof, &final4);
+    // Today's preview: the network on a 400-px copy, against the full run without stroke scale.
+    run_ok(&["-o", &p("final1.tif"), i]);
+    let small = image::imageops::resize(
+        &photo(w as u32, h as u32),
+        400,
+        300,
+        image::imageops::FilterType::Triangle,
+    );
+    write_rgb_tiff(&dir.path().join("small.tif"), &small);
+    run_ok(&["-o", &p("naive.tif"), &p("small.tif")]);
+    let final1 = box_down(&samples8(&dir.path().join("final1.tif")), w, h, k);
+    let naive = psnr(&samples8(&dir.path().join("naive.tif")), &final1);
+    eprintln!("proof vs final (stroke scale 4): {matched:.1} dB; small run vs final (no stroke scale): {naive:.1} dB");
+    assert!(matched >= 30.0, "proof {matched:.1} dB from the final");
+    assert!(naive < matched - 5.0, "naive {naive:.1} dB");
+}
