@@ -4,13 +4,16 @@
 # Usage: benches/compare_onnxruntime.sh [SIZE] [REPS] [FAMILY]
 #   FAMILY: multistyle26 (default), arbitrary or transformer_net (see benches/onnxruntime_network.py)
 #   (needs: pip install onnxruntime onnx numpy, and torch for transformer_net)
+# BIGSTYLE_SIMD=avx2|generic forces bigstyle's kernels down; BIGSTYLE_CARGO_FLAGS=--no-default-features
+# also drops gemm's AVX-512 kernels (the whole AVX2 path on an AVX-512 machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-2048}
 reps=${2:-3}
 threads=$(nproc)
 family=${3:-multistyle26}
-report=$(RAYON_NUM_THREADS=$threads cargo bench -q --bench network -- "$size" "$reps" "$family")
+# shellcheck disable=SC2086
+report=$(RAYON_NUM_THREADS=$threads cargo bench -q ${BIGSTYLE_CARGO_FLAGS:-} --bench network -- "$size" "$reps" "$family")
 echo "$report"
 ours=$(echo "$report" | head -1)
 theirs=$(python3 benches/onnxruntime_network.py "$family" "$size" "$reps" "$threads")

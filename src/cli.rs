@@ -407,6 +407,7 @@ pub fn main() -> i32 {
             .unwrap_or_default();
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = message.replace('\n', " ");
     }));
+    remove_temporaries_on_interrupt();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -439,6 +440,22 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// On SIGINT or SIGTERM: remove the run's temporary files, say so in one line, and exit with
+/// the shell's status for the signal (130, 143).
+fn remove_temporaries_on_interrupt() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            bigstyle::io::cleanup::remove_all();
+            eprintln!("error: interrupted (signal {signal}); temporary files removed");
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 /// An error and its causes on one line, each fact once: a cause whose text its parent already

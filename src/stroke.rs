@@ -155,6 +155,7 @@ impl Small {
             .prefix("bigstyle-stroke")
             .tempdir_in(&root)
             .map_err(|e| Error::io(&root, e))?;
+        crate::io::cleanup::register(scratch.path());
         let (input, output) = (
             scratch.path().join("in.tif"),
             scratch.path().join("out.tif"),
@@ -518,7 +519,7 @@ mod tests {
     #[test]
     fn auto_puts_strokes_at_a_few_millimetres() {
         assert!((auto_scale(Some(300.0)) - 4.43).abs() < 0.01);
-        assert_eq!(auto_scale(Some(72.0)), 1.0);
+        assert_eq!(auto_scale(Some(60.0)), 1.0);
         assert_eq!(auto_scale(None), auto_scale(Some(300.0)));
     }
 }

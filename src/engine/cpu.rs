@@ -10,33 +10,84 @@ use crate::geom::Rect;
 use crate::network::{multistyle26, Activation, Network};
 use crate::norm::Moments;
 
-/// Defines `$name(args)`, which runs `$body::<true>(args)` compiled for AVX-512 or for AVX2 with
-/// FMA when the processor has them (detected at run time), and `$body::<false>(args)` otherwise,
-/// so that one generic kernel body serves every processor.
+/// The instruction sets the CPU kernels can be compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simd {
+    /// AVX-512F with AVX2 and FMA.
+    Avx512,
+    /// AVX2 with FMA.
+    Avx2,
+    /// Whatever the compiler makes of the plain loops (SSE2 on x86-64, NEON on aarch64).
+    Generic,
+}
+
+/// The instruction set the kernels use: the best the processor has, or a lower one named by
+/// `BIGSTYLE_SIMD` (`avx512`, `avx2`, `generic`), so that every path can be measured and tested
+/// on one machine. Decided once per process.
+pub fn simd() -> Simd {
+    static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let best = best_simd();
+        let asked = match std::env::var("BIGSTYLE_SIMD").as_deref() {
+            Ok("avx512") => Simd::Avx512,
+            Ok("avx2") => Simd::Avx2,
+            Ok("generic") => Simd::Generic,
+            _ => best,
+        };
+        // Never more than the processor has.
+        let rank = |s: Simd| match s {
+            Simd::Generic => 0,
+            Simd::Avx2 => 1,
+            Simd::Avx512 => 2,
+        };
+        if rank(asked) <= rank(best) {
+            asked
+        } else {
+            best
+        }
+    })
+}
+
+fn best_simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return Simd::Avx512;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Generic
+}
+
+/// Defines `$name(args)`, which runs the kernel instantiation given for the instruction set
+/// [`simd`] picks — compiled for AVX-512, for AVX2 with FMA, or plain — so that one generic
+/// kernel body serves every processor, with register blocking chosen per instruction set.
 macro_rules! simd_dispatch {
-    ($(#[$doc:meta])* $name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$doc:meta])* $name:ident, ($($arg:ident: $ty:ty),*),
+     avx512: $avx512:expr, avx2: $avx2:expr, generic: $generic:expr) => {
         $(#[$doc])*
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    $body::<true>($($arg),*)
+                    $avx512($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    $body::<true>($($arg),*)
+                    $avx2($($arg),*)
                 }
-                if is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the processor supports the features the function is compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                match simd() {
+                    // SAFETY: simd() never names more than the processor supports.
+                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
+                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    Simd::Generic => {}
                 }
             }
-            $body::<false>($($arg),*)
+            $generic($($arg),*)
         }
     };
 }
@@ -71,8 +122,6 @@ const LANES: usize = 16;
 const WIDE_OUT: usize = 32;
 /// Input channels of the layers [`wide_conv`] computes.
 const WIDE_IN: usize = 3;
-/// Pixels computed together by [`wide_conv`].
-const WIDE_PIXELS: usize = 8;
 /// Values summed in f32 before a partial sum is carried to f64 (moments).
 const SUM_CHUNK: usize = 1024;
 
@@ -190,7 +239,12 @@ impl Engine for CpuEngine {
     type Act = Planar;
 
     fn name(&self) -> String {
-        "cpu".into()
+        let simd = match simd() {
+            Simd::Avx512 => "avx512",
+            Simd::Avx2 => "avx2",
+            Simd::Generic => "generic",
+        };
+        format!("cpu-{simd}")
     }
 
     fn network(&self) -> &Network {
@@ -596,8 +650,10 @@ fn direct_conv(
 simd_dispatch!(
     /// One output row of [`direct_conv`], with the fastest instructions the processor has.
     direct_row,
-    direct_row_dispatch,
-    (padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32])
+    (padded: &Padded, weight: &[f32], co: usize, k: usize, y: usize, out: &mut [f32]),
+    avx512: direct_row_dispatch::<true>,
+    avx2: direct_row_dispatch::<true>,
+    generic: direct_row_dispatch::<false>
 );
 
 #[inline(always)]
@@ -692,7 +748,7 @@ fn direct_row_narrow<const CO: usize>(
 
 /// Direct convolution for a layer with few input and many output channels (the first layer,
 /// 3 → 32, 9×9): each pixel's 32 outputs are accumulated in vector registers while the taps
-/// stream past, `WIDE_PIXELS` pixels at a time, so no im2col buffer is written at all.
+/// stream past, a block of pixels at a time (see [`wide_row`]), so no im2col buffer is written.
 fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, pool: &BufferPool) -> Planar {
     let out_h = padded.height - k + 1;
     let out_w = padded.logical_width - k + 1;
@@ -721,14 +777,19 @@ fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, pool: &BufferP
 }
 
 simd_dispatch!(
-    /// One output row of [`wide_conv`], with the fastest instructions the processor has.
+    /// One output row of [`wide_conv`], with the fastest instructions the processor has. The
+    /// accumulators of a block of pixels × output channels must fit the vector registers:
+    /// AVX-512's 32 hold 8 pixels × 32 channels (16 registers), AVX2's 16 hold 6 pixels × 16
+    /// channels (12 registers, two passes over the channels).
     wide_row,
-    wide_row_body,
-    (padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, y: usize, out: &mut [[f32; WIDE_OUT]])
+    (padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, y: usize, out: &mut [[f32; WIDE_OUT]]),
+    avx512: wide_row_body::<true, 8, 32>,
+    avx2: wide_row_body::<true, 6, 16>,
+    generic: wide_row_body::<false, 4, 16>
 );
 
 #[inline(always)]
-fn wide_row_body<const FMA: bool>(
+fn wide_row_body<const FMA: bool, const PIXELS: usize, const CH: usize>(
     padded: &Padded,
     taps: &[[f32; WIDE_OUT]],
     k: usize,
@@ -738,30 +799,34 @@ fn wide_row_body<const FMA: bool>(
     let width = padded.logical_width;
     let out_w = out.len();
     // Windows are at least 8 px wide, so a full group always fits.
-    debug_assert!(out_w >= WIDE_PIXELS);
-    let mut x0 = 0;
-    while x0 < out_w {
-        // The last group is shifted left to stay inside the row (recomputing a few pixels).
-        let start = x0.min(out_w - WIDE_PIXELS);
-        let mut acc = [[0.0f32; WIDE_OUT]; WIDE_PIXELS];
-        for c in 0..padded.channels {
-            let src = &padded.data[c * padded.plane()..][..padded.plane()];
-            for ky in 0..k {
-                let row = &src[(y + ky) * width + start..][..k - 1 + WIDE_PIXELS];
-                let tap_row = &taps[(c * k + ky) * k..][..k];
-                for (kx, w) in tap_row.iter().enumerate() {
-                    let xs: &[f32; WIDE_PIXELS] = row[kx..kx + WIDE_PIXELS]
-                        .try_into()
-                        .unwrap_or(&[0.0; WIDE_PIXELS]);
-                    for (acc_p, v) in acc.iter_mut().zip(xs) {
-                        for (a, wo) in acc_p.iter_mut().zip(w) {
-                            *a = if FMA { v.mul_add(*wo, *a) } else { *a + v * wo };
+    debug_assert!(out_w >= PIXELS);
+    for c0 in (0..WIDE_OUT).step_by(CH) {
+        let mut x0 = 0;
+        while x0 < out_w {
+            // The last group is shifted left to stay inside the row (recomputing a few pixels).
+            let start = x0.min(out_w - PIXELS);
+            let mut acc = [[0.0f32; CH]; PIXELS];
+            for c in 0..padded.channels {
+                let src = &padded.data[c * padded.plane()..][..padded.plane()];
+                for ky in 0..k {
+                    let row = &src[(y + ky) * width + start..][..k - 1 + PIXELS];
+                    let tap_row = &taps[(c * k + ky) * k..][..k];
+                    for (kx, taps_kx) in tap_row.iter().enumerate() {
+                        let w: &[f32; CH] = taps_kx[c0..c0 + CH].try_into().unwrap_or(&[0.0; CH]);
+                        let xs: &[f32; PIXELS] =
+                            row[kx..kx + PIXELS].try_into().unwrap_or(&[0.0; PIXELS]);
+                        for (acc_p, v) in acc.iter_mut().zip(xs) {
+                            for (a, wo) in acc_p.iter_mut().zip(w) {
+                                *a = if FMA { v.mul_add(*wo, *a) } else { *a + v * wo };
+                            }
                         }
                     }
                 }
             }
+            for (px, acc_p) in out[start..start + PIXELS].iter_mut().zip(&acc) {
+                px[c0..c0 + CH].copy_from_slice(acc_p);
+            }
+            x0 = start + PIXELS;
         }
-        out[start..start + WIDE_PIXELS].copy_from_slice(&acc);
-        x0 = start + WIDE_PIXELS;
     }
 }

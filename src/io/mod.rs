@@ -1,6 +1,7 @@
 //! Image I/O: a streaming reader that hands out windows of the (reflection-padded) input, and
 //! writers that take finished rows (memory-mapped or streamed TIFF, PNG, JPEG).
 
+pub mod cleanup;
 pub mod metadata;
 pub mod output;
 mod palette;

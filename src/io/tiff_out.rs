@@ -165,17 +165,21 @@ pub(super) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
         .unwrap_or_else(|| "output".into());
     // Created as an ordinary file would be (0666 less the umask), not 0600 like most temp files:
     // it becomes the output.
-    tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".part")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))
+        .map_err(|e| Error::io(&dir, e))?;
+    super::cleanup::register(temp.path());
+    Ok(temp)
 }
 
 pub(super) fn persist(temp: NamedTempFile, dest: &Path) -> Result<PathBuf> {
     temp.as_file().sync_data().map_err(|e| Error::io(dest, e))?;
+    let path = temp.path().to_path_buf();
     temp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    super::cleanup::unregister(&path);
     Ok(dest.into())
 }
 

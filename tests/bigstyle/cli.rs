@@ -321,3 +321,42 @@ fn preserve_colour_keeps_the_chroma_and_strength_mixes() {
         .fold(0.0, f64::max);
     assert!(off <= 1.0, "strength 0.5 is {off} levels from the mean");
 }
+
+#[test]
+fn an_interrupted_run_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(1600, 1200));
+    let out = dir.path().join("out.tif");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+        .args([
+            "-q",
+            "--tile",
+            "256",
+            "-o",
+            out.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run has its temporary output, then interrupt it.
+    let started = std::time::Instant::now();
+    while !files_in(dir.path()).iter().any(|f| f.ends_with(".part")) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no temporary file appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(143), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(files_in(dir.path()), ["in.tif"]);
+}

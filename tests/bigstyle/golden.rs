@@ -94,3 +94,31 @@ fn tiled_pipeline_matches_onnxruntime() {
     let (max, mean) = compare(&ours, reference.as_raw());
     assert!(max <= 2 && mean <= 0.2, "max {max}, mean {mean}");
 }
+
+#[test]
+fn every_simd_path_gives_the_same_picture() {
+    // The kernels are chosen once per process: run the binary under each override.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    crate::common::write_rgb_tiff(&input, &crate::common::photo(150, 110));
+    let mut outputs = Vec::new();
+    for simd in ["avx512", "avx2", "generic"] {
+        let out = dir.path().join(format!("{simd}.tif"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+            .env("BIGSTYLE_SIMD", simd)
+            .args(["-q", "-o", out.to_str().unwrap(), input.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        outputs.push(crate::common::read_tiff(&out).samples);
+    }
+    for (simd, other) in ["avx2", "generic"].iter().zip(&outputs[1..]) {
+        let worst = outputs[0]
+            .iter()
+            .zip(other)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{simd}: {worst} levels from the default path");
+    }
+}

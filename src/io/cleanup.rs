@@ -1,0 +1,33 @@
+//! Temporary files and folders a run would leave behind only if it were killed: registered
+//! while they exist, so that the binary's SIGINT/SIGTERM handler can remove them before exiting
+//! (a normal exit, or an error, removes them by dropping them).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records a temporary file or folder.
+pub fn register(path: &Path) {
+    live().push(path.into());
+}
+
+/// Forgets a temporary path that became the output (or was removed).
+pub fn unregister(path: &Path) {
+    live().retain(|p| p != path);
+}
+
+/// Removes every registered temporary file and folder (on an interrupt).
+pub fn remove_all() {
+    for path in live().drain(..) {
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
