@@ -901,4 +901,8 @@ impl Progress for Bar {
             self.bar.suspend(|| eprintln!("note: {text}"));
         }
     }
+
+    fn warn(&mut self, text: &str) {
+        self.bar.suspend(|| eprintln!("warning: {text}"));
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use crate::blend::Blender;
-use crate::colour::ColourOptions;
+use crate::colour::{ColourModel, ColourOptions};
 use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
@@ -104,12 +104,10 @@ pub struct Summary {
     pub height: usize,
     /// Input storage (`tiff/strips/lzw`, `png`, …).
     pub storage: String,
-    /// Output samples per pixel.
-    pub channels: usize,
+    /// The file written: format, compression, colour model, depth, channels, profile, DPI, size.
+    pub written: Written,
     /// How colour was handled (profile, conversion, assumption).
     pub colour: String,
-    /// Bits per sample.
-    pub bits: u8,
     /// Network family that ran.
     pub network: String,
     /// Tile side used.
@@ -145,8 +143,13 @@ pub fn stylize_file<E: Engine>(
     let style = StyleAffine::new(net, &opts.style)?;
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let info = image.info().clone();
-    let (spec, colour) = output_spec(&image, output, opts)?;
+    let OutputPlan {
+        spec,
+        colour,
+        forced,
+    } = output_spec(&image, output, opts)?;
     progress.note(&format!("colour: {colour}"));
+    forced.iter().for_each(|text| progress.warn(text));
     let bpp = engine.bytes_per_pixel();
     let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
     let plan = TilePlan::new(info.width, info.height, tile, opts.overlap, net.geometry())?;
@@ -232,9 +235,8 @@ pub fn stylize_file<E: Engine>(
         width: info.width,
         height: info.height,
         storage: info.storage.clone(),
-        channels: spec.samples(),
+        written: Written::of(output, &spec)?,
         colour,
-        bits: info.bits,
         network: net.family.clone(),
         tile: used.tile,
         overlap: opts.overlap,
@@ -249,17 +251,14 @@ pub fn stylize_file<E: Engine>(
 }
 
 /// What the output of `image` into `output` will be (size, colour space, alpha, depth,
-/// resolution, compression), and a description of the colour handling for logs.
-pub fn output_spec(
-    image: &InputImage,
-    output: &Path,
-    opts: &Options,
-) -> Result<(OutputSpec, String)> {
+/// resolution, compression: what the format can hold of the input), a description of the colour
+/// handling for logs, and the conversions the format forces, to be said once.
+pub fn output_spec(image: &InputImage, output: &Path, opts: &Options) -> Result<OutputPlan> {
     let format = Format::of(output)?;
     let info = image.info();
     let out_colour = image.colour().output(format.holds_cmyk(), opts.keep_gray)?;
     let colour = format!("{}; {}", image.colour().describe(), out_colour.describe());
-    let spec = OutputSpec {
+    let wanted = OutputSpec {
         width: info.width,
         height: info.height,
         colour: out_colour,
@@ -270,7 +269,87 @@ pub fn output_spec(
         compression: opts.compression,
         quality: opts.quality,
     };
-    Ok((spec, colour))
+    let spec = format.fit(wanted.clone());
+    let name = format.name();
+    let mut forced = Vec::new();
+    if image.colour().model() == ColourModel::Cmyk && spec.colour.model() != ColourModel::Cmyk {
+        forced.push(format!("{name} holds no CMYK: the output is sRGB RGB"));
+    }
+    if spec.bits < wanted.bits {
+        forced.push(format!(
+            "{name} holds 8 bits: 16-bit samples are written as 8-bit"
+        ));
+    }
+    if wanted.alpha && !spec.alpha {
+        forced.push(format!("{name} has no alpha: the alpha channel is dropped"));
+    }
+    Ok(OutputPlan {
+        spec,
+        colour,
+        forced,
+    })
+}
+
+/// See [`output_spec`].
+pub struct OutputPlan {
+    /// What is written.
+    pub spec: OutputSpec,
+    /// How colour is handled, for logs.
+    pub colour: String,
+    /// Conversions the output format forces.
+    pub forced: Vec<String>,
+}
+
+/// The written file as `--json` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    /// `tiff`, `png` or `jpeg`.
+    pub format: String,
+    /// Compression (`lzw`, `deflate`, `none`; PNG's deflate; JPEG's quality).
+    pub compression: String,
+    /// Colour model of the samples (`rgb`, `gray`, `cmyk`).
+    pub colour_model: String,
+    /// Bits per sample.
+    pub bits: u8,
+    /// Samples per pixel.
+    pub channels: usize,
+    /// Whether an alpha sample is written.
+    pub alpha: bool,
+    /// Size of the embedded ICC profile (0: none).
+    pub icc_profile_bytes: usize,
+    /// Resolution in dots per inch, if written.
+    pub dpi: Option<[f64; 2]>,
+    /// Size of the file on disk.
+    pub bytes: u64,
+}
+
+impl Written {
+    /// Describes the file at `path` written with `spec`.
+    pub fn of(path: &Path, spec: &OutputSpec) -> Result<Self> {
+        let format = Format::of(path)?;
+        let compression = match format {
+            Format::Tiff => format!("{:?}", spec.compression).to_lowercase(),
+            Format::Png => "deflate".into(),
+            Format::Jpeg => format!("jpeg quality {}", spec.quality),
+        };
+        Ok(Self {
+            format: format.name().to_lowercase(),
+            compression,
+            colour_model: format!("{:?}", spec.colour.model()).to_lowercase(),
+            bits: spec.bits,
+            channels: spec.samples(),
+            alpha: spec.alpha,
+            icc_profile_bytes: spec.colour.icc().map_or(0, <[u8]>::len),
+            dpi: spec
+                .resolution
+                .as_ref()
+                .and_then(crate::io::metadata::dots_per_inch)
+                .map(|(x, y)| [x, y]),
+            bytes: std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len(),
+        })
+    }
 }
 
 /// Every path the run will write, checked before any work (see [`paths`]).

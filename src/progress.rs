@@ -13,6 +13,8 @@ pub trait Progress {
     fn step(&mut self);
     /// A decision worth telling a user who asked for details.
     fn note(&mut self, _text: &str) {}
+    /// Something the user must know about the result (a conversion the output format forces).
+    fn warn(&mut self, _text: &str) {}
 }
 
 /// Progress that goes nowhere.

@@ -29,7 +29,9 @@ use crate::io::metadata::dots_per_inch;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{InputImage, Output, Window};
 use crate::look::Look;
-use crate::pipeline::{check_paths, output_spec, stylize_file, Options, Summary};
+use crate::pipeline::{
+    check_paths, output_spec, stylize_file, Options, OutputPlan, Summary, Written,
+};
 use crate::progress::Progress;
 
 /// Default regularisation of the guided filter (`--stroke-detail`), in squared 0..1 luminance
@@ -89,7 +91,12 @@ pub fn stylize_scaled<E: Engine>(
     check_paths(input, output, opts)?;
     let started = Instant::now();
     let small = Small::stylize(engine, &mut image, opts, scale, progress)?;
-    let (spec, colour) = output_spec(&image, output, opts)?;
+    let OutputPlan {
+        spec,
+        colour,
+        forced,
+    } = output_spec(&image, output, opts)?;
+    forced.iter().for_each(|text| progress.warn(text));
     progress.stage("restoring detail", 1);
     let written = GuidedUpsample {
         content: &mut small.open(&small.input, opts)?,
@@ -105,9 +112,8 @@ pub fn stylize_scaled<E: Engine>(
         width: image.info().width,
         height: image.info().height,
         storage: image.info().storage.clone(),
-        channels: spec.samples(),
+        written: Written::of(output, &spec)?,
         colour,
-        bits: image.info().bits,
         render_seconds: started.elapsed().as_secs_f64() - small.summary.stats_seconds,
         ..small.summary
     })
@@ -217,14 +223,14 @@ pub fn proof<E: Engine>(
         ((w as f64 * k).round() as usize).max(1),
         ((h as f64 * k).round() as usize).max(1),
     );
-    downscale_to_file(&mut styled, srgb_spec(size, 8), output)?;
+    let spec = srgb_spec(size, 8);
+    downscale_to_file(&mut styled, spec.clone(), output)?;
     Ok(Summary {
         input: input.into(),
         output: output.into(),
         width: size.0,
         height: size.1,
-        channels: 3,
-        bits: 8,
+        written: Written::of(output, &spec)?,
         ..small.summary
     })
 }

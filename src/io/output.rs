@@ -41,6 +41,15 @@ impl Format {
         }
     }
 
+    /// The format's usual name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiff => "TIFF",
+            Self::Png => "PNG",
+            Self::Jpeg => "JPEG",
+        }
+    }
+
     /// Whether the format can hold CMYK samples (TIFF; PNG cannot, and the JPEG encoder does not).
     pub fn holds_cmyk(self) -> bool {
         self == Self::Tiff

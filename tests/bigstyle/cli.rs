@@ -360,3 +360,43 @@ fn an_interrupted_run_leaves_no_temporary_file() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(files_in(dir.path()), ["in.tif"]);
 }
+
+#[test]
+fn json_describes_the_file_written_and_forced_conversions_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rgba16.tif");
+    let (w, h) = (80u32, 60u32);
+    let samples: Vec<u16> = photo(w, h)
+        .pixels()
+        .flat_map(|p| [p[0], p[1], p[2], 200].map(|v| u16::from(v) * 257))
+        .collect();
+    let mut enc = tiff::encoder::TiffEncoder::new(std::fs::File::create(&input).unwrap()).unwrap();
+    enc.write_image::<tiff::encoder::colortype::RGBA16>(w, h, &samples)
+        .unwrap();
+    let out = dir.path().join("out.jpg");
+    let run = bigstyle(&[
+        "--json",
+        "-o",
+        out.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert!(run.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let written = &summary["written"];
+    assert_eq!(written["format"], "jpeg");
+    assert_eq!(written["bits"], 8);
+    assert_eq!(written["channels"], 3);
+    assert_eq!(written["alpha"], false);
+    assert_eq!(written["bytes"], std::fs::metadata(&out).unwrap().len());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        stderr.matches("warning: JPEG holds 8 bits").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("warning: JPEG has no alpha").count(),
+        1,
+        "{stderr}"
+    );
+}
