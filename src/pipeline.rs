@@ -33,6 +33,9 @@ use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
 use crate::tiling::{Tile, TilePlan, MIN_TILE};
 
+/// Default `--overlap` (px): more than the built-in networks' receptive field.
+pub const DEFAULT_OVERLAP: usize = 128;
+
 /// Default thumbnail side for `--stats thumbnail`.
 pub const DEFAULT_THUMBNAIL: usize = 1024;
 
@@ -74,7 +77,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             tile: None,
-            overlap: 128,
+            overlap: DEFAULT_OVERLAP,
             style: multistyle26::parse_style("0").unwrap_or(StyleCode::Fixed),
             stats: StatsMode::Exact,
             save_stats: None,
@@ -180,6 +183,7 @@ pub fn stylize_file<E: Engine>(
         }
     };
 
+    warn_about_overlap(&plan, opts, progress);
     progress.total(match &opts.stats {
         StatsMode::Exact if plan.len() == 1 => 1,
         StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len(),
@@ -248,6 +252,26 @@ pub fn stylize_file<E: Engine>(
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
+}
+
+/// Says when `--overlap` cannot do what it is for: with exact statistics it is not used (the
+/// cores are computed exactly and abut), and below the network's receptive field the other
+/// modes show seams.
+fn warn_about_overlap(plan: &TilePlan, opts: &Options, progress: &mut dyn Progress) {
+    let radius = plan.geometry.receptive_radius;
+    match opts.stats {
+        StatsMode::Exact if plan.len() > 1 && opts.overlap != DEFAULT_OVERLAP => progress.warn(
+            &format!("--overlap {} has no effect with exact statistics: each tile's core is computed exactly", opts.overlap),
+        ),
+        StatsMode::Thumbnail(_) | StatsMode::File(_) if plan.len() > 1 && opts.overlap < radius => {
+            progress.warn(&format!(
+                "--overlap {} is less than the network's receptive field ({radius} px): seams will show; use {} or more",
+                opts.overlap,
+                radius.next_multiple_of(plan.geometry.stride)
+            ))
+        }
+        _ => {}
+    }
 }
 
 /// What the output of `image` into `output` will be (size, colour space, alpha, depth,
