@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use bigstyle::batch;
 use bigstyle::colour::{ColourOptions, RenderingIntent};
 use bigstyle::engine::burn::BurnEngine;
 use bigstyle::engine::cpu::CpuEngine;
@@ -108,6 +109,17 @@ fn parse_stroke_scale(text: &str) -> Result<stroke::Scale, String> {
             .map(stroke::Scale::Factor)
             .ok_or_else(|| "use a number of 1 or more, or auto".into()),
     }
+}
+
+/// Output format of a batch.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// TIFF (BigTIFF when needed).
+    Tif,
+    /// PNG.
+    Png,
+    /// JPEG.
+    Jpg,
 }
 
 /// TIFF compression.
@@ -332,11 +344,20 @@ struct InfoArgs {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Input image (TIFF streamed from disk; PNG, JPEG and others decoded whole).
-    input: Option<PathBuf>,
-    /// Output file: .tif/.tiff, .png or .jpg (default: <stem>.styled.tif beside the input).
+    /// Input images (TIFF streamed from disk; PNG, JPEG and others decoded whole), or folders
+    /// of them (walked recursively).
+    inputs: Vec<PathBuf>,
+    /// Output file: .tif/.tiff, .png or .jpg (default: <stem>.styled.tif beside the input); for
+    /// several inputs or a folder, an output folder (`OUT/`).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Format of a batch's outputs (default tif).
+    #[arg(long, value_enum, default_value = "tif")]
+    format: FormatArg,
+    /// In a batch: skip the inputs whose output already exists (a batch run again after an
+    /// interruption continues where it stopped).
+    #[arg(long)]
+    resume: bool,
     #[command(flatten)]
     network: NetworkArgs,
     #[command(flatten)]
@@ -490,17 +511,108 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Stylizes (or proofs) the input of `args`.
+/// Stylizes (or proofs) the input of `args`, or each of its inputs in a batch.
 fn run_stylize(args: &RunArgs, make: Make) -> anyhow::Result<()> {
-    let input = args
-        .input
-        .clone()
+    let first = args
+        .inputs
+        .first()
         .context("no input image given (see --help)")?;
+    if batch::is_batch(&args.inputs, args.output.as_deref()) {
+        return run_batch(args, make);
+    }
     let (budget, colour) = (budget(&args.plan)?, args.colour.options());
-    let (net, style) = args.network.network(&input, budget, &colour)?;
+    let (net, style) = args.network.network(first, budget, &colour)?;
     with_engine(args.plan.device, net, |e| {
-        stylize(e, style, &input, args, make)
+        let output = args.output.clone();
+        let summary = stylize(e, &style, first, output, args, make)?;
+        report(&summary, &style, args)
     })
+}
+
+/// A batch: every job with one engine and one style (a style image's vector predicted once;
+/// with --strength each file's own), failures reported and counted, the others done.
+fn run_batch(args: &RunArgs, make: Make) -> anyhow::Result<()> {
+    if let Make::Proof(_) = make {
+        anyhow::bail!("proof takes one input image");
+    }
+    let extension = match args.format {
+        FormatArg::Tif => "tif",
+        FormatArg::Png => "png",
+        FormatArg::Jpg => "jpg",
+    };
+    let jobs = batch::jobs(&args.inputs, args.output.as_deref(), extension)?;
+    let (budget, colour) = (budget(&args.plan)?, args.colour.options());
+    let per_file_style = args.network.strength.is_some() && !args.network.style_image.is_empty();
+    let started = Instant::now();
+    let mut results = Vec::new();
+    let (net, style) = args.network.network(&jobs[0].input, budget, &colour)?;
+    with_engine(args.plan.device, net, |e| {
+        for (k, job) in jobs.iter().enumerate() {
+            let label = format!("[{}/{}] {}", k + 1, jobs.len(), job.input.display());
+            if args.resume && job.output.exists() {
+                results.push(serde_json::json!({"input": job.input, "output": job.output, "status": "skipped"}));
+                continue;
+            }
+            let outcome = job
+                .output
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    let style = if per_file_style {
+                        args.network.network(&job.input, budget, &colour)?.1
+                    } else {
+                        style.clone()
+                    };
+                    stylize(
+                        e,
+                        &style,
+                        &job.input,
+                        Some(job.output.clone()),
+                        args,
+                        Make::Image,
+                    )
+                });
+            match outcome {
+                Ok(summary) => {
+                    if !args.quiet && !args.json {
+                        eprintln!(
+                            "{label} -> {} ({:.1} s)",
+                            summary.output.display(),
+                            summary.render_seconds + summary.stats_seconds
+                        );
+                    }
+                    let mut value = serde_json::to_value(&summary)?;
+                    value["status"] = "ok".into();
+                    results.push(value);
+                }
+                Err(err) => {
+                    eprintln!("error: {label}: {}", one_line(&err));
+                    results.push(serde_json::json!({"input": job.input, "output": job.output, "status": "failed", "error": one_line(&err)}));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    let (ok, failed, skipped) = (count("ok"), count("failed"), count("skipped"));
+    if args.json {
+        let totals = serde_json::json!({"files": results.len(), "ok": ok, "failed": failed, "skipped": skipped,
+            "seconds": started.elapsed().as_secs_f64(), "peak_rss_bytes": peak_rss_bytes()});
+        println!(
+            "{}",
+            serde_json::json!({"files": results, "totals": totals})
+        );
+    } else if !args.quiet {
+        eprintln!(
+            "{ok} done, {failed} failed, {skipped} skipped, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files failed", results.len());
+    }
+    Ok(())
 }
 
 /// Calls `f` with `net` on the engine `--device` names.
@@ -644,18 +756,18 @@ enum Make {
 
 fn stylize(
     engine: &dyn Session,
-    style: StyleCode,
+    style: &StyleCode,
     input: &Path,
+    output: Option<PathBuf>,
     args: &RunArgs,
     make: Make,
-) -> anyhow::Result<()> {
-    let output = args.output.clone().unwrap_or_else(|| match make {
+) -> anyhow::Result<bigstyle::Summary> {
+    let output = output.unwrap_or_else(|| match make {
         Make::Image => default_output(input, "styled.tif"),
         Make::Proof(_) => default_output(input, "proof.png"),
     });
-    let opts = options(args, &style)?;
+    let opts = options(args, style)?;
     let mut progress = Bar::new(args.quiet, args.verbose);
-    let started = Instant::now();
     // Library errors name the file they concern: no context is added, so no fact appears twice.
     let summary = match make {
         Make::Image => {
@@ -672,23 +784,29 @@ fn stylize(
         )?,
     };
     progress.bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The one-file run's report: the JSON summary, or one line.
+fn report(summary: &bigstyle::Summary, style: &StyleCode, args: &RunArgs) -> anyhow::Result<()> {
+    let seconds = summary.stats_seconds + summary.render_seconds;
     if args.json {
-        let mut value = serde_json::to_value(&summary)?;
-        value["seconds"] = started.elapsed().as_secs_f64().into();
-        value["style"] = serde_json::to_value(&opts.style)?;
+        let mut value = serde_json::to_value(summary)?;
+        value["seconds"] = seconds.into();
+        value["style"] = serde_json::to_value(style)?;
         value["peak_rss_bytes"] = peak_rss_bytes().into();
         println!("{value}");
     } else if !args.quiet {
         eprintln!(
             "{} -> {} ({}x{}, {} tiles of {} px on {}, {:.1} s)",
-            input.display(),
+            summary.input.display(),
             summary.output.display(),
             summary.width,
             summary.height,
             summary.tiles,
             summary.tile,
             summary.engine,
-            started.elapsed().as_secs_f64()
+            seconds
         );
     }
     Ok(())

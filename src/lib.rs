@@ -10,12 +10,13 @@
 //! - image I/O and blending: [`io`] (readers, writers), [`colour`] (ICC), [`blend`], [`look`]
 //!   (strength, preserved colour), [`memory`];
 //! - [`style_image`]: style vectors from image files (arbitrary stylization);
-//! - [`pipeline`]: one file from input to output, with one render path;
+//! - [`pipeline`]: one file from input to output, with one render path; [`batch`]: many;
 //! - [`stroke`]: stroke size for the print size (the pipeline at a smaller scale, then guided
 //!   upsampling).
 //!
 //! The command line lives in the binary (`src/main.rs`).
 
+pub mod batch;
 pub mod blend;
 pub mod colour;
 pub mod engine;

@@ -400,3 +400,65 @@ fn json_describes_the_file_written_and_forced_conversions_are_said() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_batch_does_every_good_file_and_reports_the_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("in");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    write_rgb_tiff(&tree.join("a.tif"), &photo(64, 48));
+    photo(70, 50).save(tree.join("sub/b.png")).unwrap();
+    std::fs::write(tree.join("sub/broken.tif"), b"II*\0garbage").unwrap();
+    let out = dir.path().join("out");
+    let out_arg = format!("{}/", out.display());
+    let args = [
+        "--json",
+        "--format",
+        "png",
+        "-o",
+        &out_arg,
+        tree.to_str().unwrap(),
+    ];
+    let run = bigstyle(&args);
+    assert_eq!(run.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["totals"]["ok"], 2, "{report}");
+    assert_eq!(report["totals"]["failed"], 1, "{report}");
+    let failed: Vec<_> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "failed")
+        .collect();
+    assert!(failed[0]["input"].as_str().unwrap().ends_with("broken.tif"));
+    assert!(out.join("a.png").is_file() && out.join("sub/b.png").is_file());
+    assert!(!out.join("sub/broken.png").exists());
+    // Again with --resume: the finished outputs are kept as they are.
+    let before = std::fs::metadata(out.join("a.png"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let mut again = args.to_vec();
+    again.insert(0, "--resume");
+    let rerun: serde_json::Value = serde_json::from_slice(&bigstyle(&again).stdout).unwrap();
+    assert_eq!(rerun["totals"]["skipped"], 2, "{rerun}");
+    assert_eq!(
+        std::fs::metadata(out.join("a.png"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+    // Several files named on the command line, outputs beside them.
+    let two = bigstyle(&[
+        "-q",
+        tree.join("a.tif").to_str().unwrap(),
+        tree.join("sub/b.png").to_str().unwrap(),
+    ]);
+    assert!(
+        two.status.success(),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    assert!(tree.join("a.styled.tif").is_file() && tree.join("sub/b.styled.tif").is_file());
+}
