@@ -22,6 +22,7 @@ use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_siz
 use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
 use bigstyle::pipeline::{stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
+use bigstyle::sheet::{contact_sheet, Cell};
 use bigstyle::stats::StatsMode;
 use bigstyle::stroke;
 use bigstyle::style_image::{self, StylePredictor};
@@ -47,6 +48,26 @@ enum Command {
     /// A small preview whose look matches the full run: the network at the same scale
     /// (--stroke-scale) and the same statistics (--save-stats / --stats-file).
     Proof(Box<ProofArgs>),
+    /// A contact sheet: every built-in style (and any --style-image) on the image, numbered.
+    Sheet(SheetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SheetArgs {
+    /// Input image.
+    input: PathBuf,
+    /// Output PNG (default: <stem>.sheet.png beside the input).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Longer side of each cell, px.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Style images to show after the built-in styles (numbered from 26 on).
+    #[arg(long, value_name = "PATH")]
+    style_image: Vec<PathBuf>,
+    /// Memory budget for reading the images, e.g. 512MiB (default: half the available memory).
+    #[arg(long, value_name = "SIZE")]
+    mem_budget: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -507,6 +528,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             with_engine(args.plan.device, net, |e| info(e, &style, &args))
         }
         Some(Command::Proof(args)) => run_stylize(&args.run, Make::Proof(args.size)),
+        Some(Command::Sheet(args)) => sheet(&args),
         None => run_stylize(&cli.run, Make::Image),
     }
 }
@@ -612,6 +634,42 @@ fn run_batch(args: &RunArgs, make: Make) -> anyhow::Result<()> {
     if failed > 0 {
         anyhow::bail!("{failed} of {} files failed", results.len());
     }
+    Ok(())
+}
+
+/// The contact sheet: the 26 built-in styles, then the style images; a legend on stdout.
+fn sheet(args: &SheetArgs) -> anyhow::Result<()> {
+    let budget = match &args.mem_budget {
+        Some(text) => parse_size(text)?,
+        None => default_budget(),
+    };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.input, "sheet.png"));
+    let builtin = CpuEngine::builtin();
+    let arbitrary_engine = CpuEngine::new(arbitrary::transformer());
+    let mut cells: Vec<Cell<'_, CpuEngine>> = (0..multistyle26::NUM_STYLES)
+        .map(|i| {
+            Ok(Cell {
+                engine: &builtin,
+                style: multistyle26::parse_style(&i.to_string())?,
+                label: i,
+            })
+        })
+        .collect::<bigstyle::Result<_>>()?;
+    let predictor = StylePredictor::default();
+    for (k, path) in args.style_image.iter().enumerate() {
+        let vector = predictor.from_file(path, budget, &ColourOptions::default())?;
+        cells.push(Cell {
+            engine: &arbitrary_engine,
+            style: StyleCode::Vector(vector),
+            label: multistyle26::NUM_STYLES + k,
+        });
+        println!("{:3}  {}", multistyle26::NUM_STYLES + k, path.display());
+    }
+    contact_sheet(&args.input, &output, &cells, args.size, budget)?;
+    eprintln!("{} -> {}", args.input.display(), output.display());
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //!   (strength, preserved colour), [`memory`];
 //! - [`style_image`]: style vectors from image files (arbitrary stylization);
 //! - [`pipeline`]: one file from input to output, with one render path; [`batch`]: many;
+//! - [`sheet`]: the contact sheet of styles on the user's image;
 //! - [`stroke`]: stroke size for the print size (the pipeline at a smaller scale, then guided
 //!   upsampling).
 //!
@@ -30,6 +31,7 @@ pub mod norm;
 pub mod pipeline;
 pub mod progress;
 pub mod scratch;
+pub mod sheet;
 pub mod stats;
 pub mod stroke;
 pub mod style_image;

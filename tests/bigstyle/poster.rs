@@ -139,3 +139,38 @@ fn a_proof_matches_the_final_run_where_a_small_run_does_not() {
     assert!(matched >= 30.0, "proof {matched:.1} dB from the final");
     assert!(naive < matched - 5.0, "naive {naive:.1} dB");
 }
+
+#[test]
+fn the_contact_sheet_shows_every_style_numbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(120, 80));
+    let sheet = dir.path().join("sheet.png");
+    let style = crate::common::data("chelsea.png");
+    let out = bigstyle(&[
+        "sheet",
+        "--size",
+        "60",
+        "--style-image",
+        style.to_str().unwrap(),
+        "-o",
+        sheet.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" 26  "));
+    // The input and 27 styles: 6 columns of 60 px, 5 rows of 40 px plus a label strip.
+    let img = image::open(&sheet).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (360, 5 * (40 + 16)));
+    // Every label strip under a style holds dark digit pixels; the input's (cell 0) does not.
+    let dark_in_label = |cell: u32| {
+        let (x0, y0) = ((cell % 6) * 60, (cell / 6) * 56 + 40);
+        (x0..x0 + 30).any(|x| (y0..y0 + 16).any(|y| img.get_pixel(x, y)[0] < 64))
+    };
+    assert!(!dark_in_label(0));
+    assert!((1..28).all(dark_in_label));
+}
