@@ -196,10 +196,13 @@ impl CpuEngine {
             .layers
             .iter()
             .map(|layer| {
+                // Without AVX2 or AVX-512 the direct kernel is not vectorised well: the gemm
+                // crate's kernels (SSE, NEON) do better through im2col.
                 let wide = layer.in_channels == WIDE_IN
                     && layer.out_channels == WIDE_OUT
                     && layer.stride == 1
-                    && !layer.upsample;
+                    && !layer.upsample
+                    && simd() != Simd::Generic;
                 let taps = layer.in_channels * layer.kernel * layer.kernel;
                 wide.then(|| {
                     (0..taps)
