@@ -22,7 +22,7 @@ start=$(date +%s.%N)
 "$bin" --json --device cuda --stats thumbnail --compress none --tile 1024 \
     "$out/photo10000.tif" -o "$out/gpu10000.tif" > "$out/gpu10000.json"
 gpu_s=$(echo "$(date +%s.%N) - $start" | bc)
-torch_line=$(python3 scripts/torch_network.py src/model/multistyle26.bsw 10000 1024 128)
+torch_line=$(python3 scripts/torch_network.py src/network/multistyle26.bsw 10000 1024 128)
 torch_s=$(echo "$torch_line" | sed -E 's/.*, ([0-9.]+) s,.*/\1/')
 io_s=$(python3 scripts/device_images.py --io-time "$out/photo10000.tif" "$out/copy.tif")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert the multistyle26 ONNX generator into bigstyle's embedded weight file.
 
-Usage: python3 tools/convert_weights.py ../shared/models/multistyle26.onnx src/model/multistyle26.bsw
+Usage: python3 tools/convert_weights.py ../shared/models/multistyle26.onnx src/network/multistyle26.bsw
 
 Format (all little-endian): b"BSW1", u32 tensor count, then per tensor:
 u32 name length, UTF-8 name, u32 rank, u32 dims[rank], f32 data[prod(dims)].

@@ -4,7 +4,7 @@
 #![no_main]
 
 use bigstyle::io::InputImage;
-use bigstyle::tiling::Rect;
+use bigstyle::geom::Rect;
 use libfuzzer_sys::fuzz_target;
 
 /// A small budget keeps lying headers from asking for much memory.
