@@ -25,7 +25,7 @@ use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{paths, InputImage, Output, Window};
 use crate::look::Look;
 use crate::memory;
-use crate::network::{multistyle26, StyleAffine, StyleCode};
+use crate::network::{multistyle26, Network, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
 use crate::progress::Progress;
 use crate::stats::exact::{self, Exact};
@@ -207,6 +207,8 @@ pub fn stylize_file<E: Engine>(
         }
         StatsMode::Exact => {
             let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let estimate = memory::estimate(&info, plan.tile, opts.overlap, bpp).total();
+            check_scratch(&dir, net, &plan, estimate, opts.mem_budget)?;
             let exact = Exact::sweep(engine, &style, &mut image, &plan, &dir, progress)?;
             save(exact.stats())?;
             let stats_seconds = started.elapsed().as_secs_f64();
@@ -390,6 +392,38 @@ pub fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
                 dir.display()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Checks before the sweeps that the scratch fits where it goes: on a disk, in its free space; on
+/// a RAM-backed filesystem (a tmpfs `/tmp`), in what the memory budget leaves, since it is memory.
+fn check_scratch(
+    dir: &Path,
+    net: &Network,
+    plan: &TilePlan,
+    estimate: u64,
+    budget: u64,
+) -> Result<()> {
+    let need = exact::peak_scratch_bytes(net, (plan.padded_width, plan.padded_height));
+    let fs = paths::filesystem(dir)?;
+    let size = memory::format_size;
+    if fs.in_memory && estimate + need > budget {
+        return Err(Error::InvalidOption(format!(
+            "--scratch-dir {}: the exact statistics need {} of scratch there, and it is in memory \
+             (tmpfs), over --mem-budget {} with the rest of the run; give --scratch-dir a folder on a disk",
+            dir.display(),
+            size(need),
+            size(budget)
+        )));
+    }
+    if need > fs.free {
+        return Err(Error::InvalidOption(format!(
+            "--scratch-dir {}: the exact statistics need {} of scratch, {} is free",
+            dir.display(),
+            size(need),
+            size(fs.free)
+        )));
     }
     Ok(())
 }

@@ -31,6 +31,37 @@ pub fn check_output(option: &str, output: &Path, input: &Path, replace: bool) ->
     check_directory(option, output)
 }
 
+/// What a run needs to know about the filesystem of a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filesystem {
+    /// Bytes available to this user.
+    pub free: u64,
+    /// Whether its files live in RAM (tmpfs, ramfs): scratch there is memory.
+    pub in_memory: bool,
+}
+
+/// The filesystem holding `dir` (statfs).
+pub fn filesystem(dir: &Path) -> Result<Filesystem> {
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidOption(format!("{}: not a usable path", dir.display())))?;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a NUL-terminated path and a buffer of the right type; read only on success.
+    let stat = unsafe {
+        if libc::statfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return Err(Error::io(dir, std::io::Error::last_os_error()));
+        }
+        stat.assume_init()
+    };
+    let kind = stat.f_type as i64;
+    Ok(Filesystem {
+        free: (stat.f_bavail as u64).saturating_mul(stat.f_bsize as u64),
+        in_memory: kind == TMPFS_MAGIC || kind == RAMFS_MAGIC,
+    })
+}
+
 /// Checks that the directory of `path` exists and accepts new files (by creating and removing
 /// a temporary one, which also catches read-only mounts).
 pub fn check_directory(option: &str, path: &Path) -> Result<()> {

@@ -130,6 +130,31 @@ pub fn sweep_count(net: &Network) -> usize {
     Schedule::new(net).sweeps.len()
 }
 
+/// The most scratch the exact statistics of `net` hold at once on a `width × height` padded
+/// image (bytes): at each sweep, the maps still needed and the ones it writes.
+pub fn peak_scratch_bytes(net: &Network, (width, height): (usize, usize)) -> u64 {
+    let schedule = Schedule::new(net);
+    let bytes = |slot: &Slot| -> u64 {
+        let (channels, level) = match *slot {
+            Slot::Raw(i) => (net.layers[i].out_channels, net.level_out(i)),
+            Slot::Input(i) => (net.layers[i].in_channels, net.level_in(i)),
+        };
+        (channels * (width / level) * (height / level) * 4) as u64
+    };
+    let mut live: HashSet<Slot> = HashSet::new();
+    let mut peak = 0;
+    for (pos, &i) in schedule.sweeps.iter().enumerate() {
+        live.extend(
+            [Slot::Raw(i), Slot::Input(i)]
+                .into_iter()
+                .filter(|s| schedule.kept.contains(s)),
+        );
+        peak = peak.max(live.iter().map(bytes).sum());
+        live.retain(|slot| schedule.last_use.get(slot).is_some_and(|&last| last > pos));
+    }
+    peak
+}
+
 /// The exact computation's state: the statistics found so far and the maps still needed.
 pub struct Exact<'a, E: Engine> {
     engine: &'a E,
@@ -432,5 +457,8 @@ mod tests {
         assert_eq!(at_render, vec![Slot::Raw(15)]);
         // contract.1's half-resolution map is dropped after contract.2's sweep.
         assert_eq!(s.last_use[&Slot::Raw(1)], 2);
+        // At most four quarter-resolution 32-channel maps at once (8 bytes per pixel each), or
+        // contract.1's half-resolution map (32) with contract.2's (8).
+        assert_eq!(peak_scratch_bytes(&net, (1024, 1024)), 40 * 1024 * 1024);
     }
 }

@@ -212,16 +212,15 @@ struct SmallFilesystem(std::path::PathBuf);
 impl SmallFilesystem {
     /// A 300 KiB filesystem, or `None` where mounting is not allowed (not root).
     fn mount(at: &Path) -> Option<Self> {
+        Self::mount_sized(at, "300k")
+    }
+
+    /// A tmpfs of `size` (its pages are only taken when written).
+    fn mount_sized(at: &Path, size: &str) -> Option<Self> {
         std::fs::create_dir_all(at).unwrap();
+        let size = format!("size={size}");
         let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                "size=300k",
-                "tmpfs",
-                at.to_str().unwrap(),
-            ])
+            .args(["-t", "tmpfs", "-o", &size, "tmpfs", at.to_str().unwrap()])
             .status()
             .is_ok_and(|s| s.success());
         ok.then(|| Self(at.into()))
@@ -461,4 +460,39 @@ fn a_batch_does_every_good_file_and_reports_the_bad_one() {
         String::from_utf8_lossy(&two.stderr)
     );
     assert!(tree.join("a.styled.tif").is_file() && tree.join("sub/b.styled.tif").is_file());
+}
+
+#[test]
+fn scratch_that_does_not_fit_is_refused_before_the_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(1600, 1200));
+    let out = dir.path().join("out.tif");
+    let (Some(full), Some(ram)) = (
+        SmallFilesystem::mount(&dir.path().join("full")),
+        SmallFilesystem::mount_sized(&dir.path().join("ram"), "4g"),
+    ) else {
+        eprintln!("not root: no filesystem to mount (CI runs this as root)");
+        return;
+    };
+    let run = |scratch: &Path, budget: &str| {
+        bigstyle(&[
+            "--tile",
+            "256",
+            "--mem-budget",
+            budget,
+            "--scratch-dir",
+            scratch.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+    };
+    assert_clean_failure(&run(&full.0, "2GiB"), "free");
+    assert_clean_failure(&run(&ram.0, "200MiB"), "in memory (tmpfs)");
+    assert!(
+        run(&ram.0, "2GiB").status.success(),
+        "a budget that holds the scratch too"
+    );
+    assert_eq!(files_in(dir.path()), ["full", "in.tif", "out.tif", "ram"]);
 }
