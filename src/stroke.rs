@@ -304,6 +304,12 @@ fn area_weights(full: usize, small: usize) -> Vec<Vec<(usize, f32)>> {
         .collect()
 }
 
+/// The low-resolution coordinate of full-resolution pixel `v` (pixel centres aligned), for a
+/// scale `f` = low / full size, clamped to the `n` low pixels.
+fn low_coordinate(v: usize, f: f64, n: usize) -> f64 {
+    ((v as f64 + 0.5) * f - 0.5).clamp(0.0, (n - 1) as f64)
+}
+
 /// BT.601 luma of planar RGB at `i`.
 fn luma(planes: &[f32], plane: usize, i: usize) -> f32 {
     0.299 * planes[i] + 0.587 * planes[plane + i] + 0.114 * planes[2 * plane + i]
@@ -341,8 +347,7 @@ impl GuidedUpsample<'_> {
         let channels = if spec.alpha { 4 } else { 3 };
         let mut out = Output::create(output, spec)?;
         let (fx, fy) = (sw as f64 / w as f64, sh as f64 / h as f64);
-        let low =
-            |v: usize, f: f64, n: usize| ((v as f64 + 0.5) * f - 0.5).clamp(0.0, (n - 1) as f64);
+        let low = low_coordinate;
         let mut rows = Vec::new();
         for y0 in (0..h).step_by(BAND) {
             let y1 = (y0 + BAND).min(h);
@@ -376,8 +381,7 @@ impl GuidedUpsample<'_> {
     ) {
         let (w, plane) = (full.width, full.width * full.height);
         let (sw, sh) = (c.width, self.content.info().height);
-        let low =
-            |v: usize, f: f64, n: usize| ((v as f64 + 0.5) * f - 0.5).clamp(0.0, (n - 1) as f64);
+        let low = low_coordinate;
         let columns: Vec<(usize, usize, f32)> = (0..w)
             .map(|x| {
                 let u = low(x, fx, sw);
