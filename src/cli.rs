@@ -42,7 +42,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the built-in styles.
-    Styles,
+    Styles {
+        /// Print JSON: one object per style (index, look).
+        #[arg(long)]
+        json: bool,
+    },
     /// Describe an image and the plan bigstyle would use for it (tiles, memory, time).
     Info(Box<InfoArgs>),
     /// A small preview whose look matches the full run: the network at the same scale
@@ -372,7 +376,7 @@ struct RunArgs {
     /// several inputs or a folder, an output folder (`OUT/`).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Format of a batch's outputs (default tif).
+    /// Format of a batch's outputs, and of `-o -` (standard output); default tif.
     #[arg(long, value_enum, default_value = "tif")]
     format: FormatArg,
     /// In a batch: skip the inputs whose output already exists (a batch run again after an
@@ -518,8 +522,8 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Styles) => {
-            print_styles();
+        Some(Command::Styles { json }) => {
+            print_styles(json);
             Ok(())
         }
         Some(Command::Info(args)) => {
@@ -542,13 +546,86 @@ fn run_stylize(args: &RunArgs, make: Make) -> anyhow::Result<()> {
     if batch::is_batch(&args.inputs, args.output.as_deref()) {
         return run_batch(args, make);
     }
+    let piped = Pipes::open(first, args)?;
+    let (input, output) = (piped.input(first), piped.output(args.output.clone()));
     let (budget, colour) = (budget(&args.plan)?, args.colour.options());
-    let (net, style) = args.network.network(first, budget, &colour)?;
+    let (net, style) = args.network.network(input, budget, &colour)?;
     with_engine(args.plan.device, net, |e| {
-        let output = args.output.clone();
-        let summary = stylize(e, &style, first, output, args, make)?;
+        let summary = stylize(e, &style, input, output, args, make)?;
+        piped.finish()?;
         report(&summary, &style, args)
     })
+}
+
+/// `-` as the input or the output: standard input spooled to a temporary file (TIFF needs to
+/// seek), the output written to a temporary file and copied to standard output at the end.
+struct Pipes {
+    _dir: Option<tempfile::TempDir>,
+    input: Option<PathBuf>,
+    output: Option<PathBuf>,
+}
+
+impl Pipes {
+    fn open(input: &Path, args: &RunArgs) -> anyhow::Result<Self> {
+        let stdin = input.as_os_str() == "-";
+        let stdout = args.output.as_deref().is_some_and(|o| o.as_os_str() == "-");
+        if !stdin && !stdout {
+            return Ok(Self {
+                _dir: None,
+                input: None,
+                output: None,
+            });
+        }
+        if stdout && args.json {
+            anyhow::bail!("-o - writes the image to standard output: --json cannot share it");
+        }
+        if stdin && args.output.is_none() {
+            anyhow::bail!("with the input from standard input, name the output: -o FILE, or -o - for standard output");
+        }
+        let root = args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix("bigstyle-pipe")
+            .tempdir_in(&root)?;
+        bigstyle::io::cleanup::register(dir.path());
+        let input = if stdin {
+            let path = dir.path().join("stdin");
+            let mut file = std::fs::File::create(&path)?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut file)
+                .context("reading standard input")?;
+            Some(path)
+        } else {
+            None
+        };
+        let extension = match args.format {
+            FormatArg::Tif => "tif",
+            FormatArg::Png => "png",
+            FormatArg::Jpg => "jpg",
+        };
+        let output = stdout.then(|| dir.path().join(format!("stdout.{extension}")));
+        Ok(Self {
+            _dir: Some(dir),
+            input,
+            output,
+        })
+    }
+
+    fn input<'a>(&'a self, given: &'a Path) -> &'a Path {
+        self.input.as_deref().unwrap_or(given)
+    }
+
+    fn output(&self, given: Option<PathBuf>) -> Option<PathBuf> {
+        self.output.clone().or(given)
+    }
+
+    /// Copies the finished output to standard output, if that is where it goes.
+    fn finish(&self) -> anyhow::Result<()> {
+        if let Some(path) = &self.output {
+            let mut file = std::fs::File::open(path)?;
+            std::io::copy(&mut file, &mut std::io::stdout().lock())
+                .context("writing standard output")?;
+        }
+        Ok(())
+    }
 }
 
 /// A batch: every job with one engine and one style (a style image's vector predicted once;
@@ -1012,7 +1089,16 @@ const STYLE_LOOKS: [&str; multistyle26::NUM_STYLES] = [
     "dark oil texture",
 ];
 
-fn print_styles() {
+fn print_styles(json: bool) {
+    if json {
+        let styles: Vec<_> = STYLE_LOOKS
+            .iter()
+            .enumerate()
+            .map(|(index, look)| serde_json::json!({"index": index, "look": look, "network": multistyle26::FAMILY}))
+            .collect();
+        println!("{}", serde_json::Value::from(styles));
+        return;
+    }
     println!(
         "The {} built-in styles of the multistyle26 network (Dumoulin et al. 2017):",
         multistyle26::NUM_STYLES

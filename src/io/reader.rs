@@ -239,6 +239,33 @@ type Opened = (ImageInfo, Source, usize);
 /// TIFF tag InkSet: 1 means the separated samples are cyan, magenta, yellow and black.
 const INK_SET: u16 = 332;
 
+/// Full-resolution images (pages) in a TIFF: every directory whose NewSubfileType does not mark
+/// it a reduced-resolution copy (a preview or thumbnail, which are ignored). Leaves the decoder
+/// on the first image.
+fn full_resolution_images<R: std::io::Read + std::io::Seek>(
+    decoder: &mut Decoder<R>,
+) -> tiff::TiffResult<usize> {
+    let mut pages = 0;
+    let mut index = 0;
+    loop {
+        let subfile = decoder
+            .find_tag_unsigned::<u32>(Tag::NewSubfileType)?
+            .unwrap_or(0);
+        if subfile & 1 == 0 {
+            pages += 1;
+        }
+        if !decoder.more_images() {
+            break;
+        }
+        index += 1;
+        decoder.next_image()?;
+    }
+    if index > 0 {
+        decoder.seek_to_image(0)?;
+    }
+    Ok(pages)
+}
+
 fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let buffer_limit = usize::try_from(chunk_limit.max(64 << 20)).unwrap_or(usize::MAX);
@@ -251,6 +278,13 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         path: path.into(),
         reason,
     };
+    let pages = full_resolution_images(&mut decoder).map_err(|e| decode_error(path, e))?;
+    if pages > 1 {
+        return Err(unsupported(format!(
+            "a multi-page TIFF ({pages} full-resolution images); bigstyle reads one image per file: \
+             split the pages first (e.g. tiffsplit)"
+        )));
+    }
     let (width, height) = decoder.dimensions().map_err(|e| decode_error(path, e))?;
     let (width, height) = (width as usize, height as usize);
     let (layout, bits, decoding) = sample_layout(&mut decoder, path)?;

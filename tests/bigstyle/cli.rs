@@ -57,6 +57,10 @@ fn styles_lists_all_26() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(" 0  ") && text.contains("25  "), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&bigstyle(&["styles", "--json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 26);
+    assert_eq!(json[7]["index"], 7);
 }
 
 #[test]
@@ -495,4 +499,29 @@ fn scratch_that_does_not_fit_is_refused_before_the_sweeps() {
         "a budget that holds the scratch too"
     );
     assert_eq!(files_in(dir.path()), ["full", "in.tif", "out.tif", "ram"]);
+}
+
+#[test]
+fn standard_input_and_output_work_as_in_a_pipeline() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_rgb_tiff(&input, &photo(64, 48));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bigstyle"))
+        .args(["-q", "--format", "png", "-o", "-", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&std::fs::read(&input).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let png = image::load_from_memory(&out.stdout).unwrap();
+    assert_eq!((png.width(), png.height()), (64, 48));
+    // The same picture as from the file.
+    let file_out = dir.path().join("file.png");
+    assert!(bigstyle(&["-q", "-o", file_out.to_str().unwrap(), input.to_str().unwrap()]).status.success());
+    assert_eq!(png.to_rgb8(), image::open(&file_out).unwrap().to_rgb8());
+    assert_clean_failure(&bigstyle(&["-"]), "name the output");
+    assert_eq!(files_in(dir.path()), ["file.png", "in.tif"]);
 }

@@ -334,3 +334,47 @@ fn corrupted_samples_give_errors_not_panics() {
     eprintln!("corrupted samples: {opened} read, {refused} refused");
     assert!(refused > samples.len() * 4, "truncations must be refused");
 }
+
+#[test]
+fn a_multi_page_tiff_is_refused_but_a_preview_directory_is_not() {
+    use tiff::encoder::{colortype, TiffEncoder};
+    use tiff::tags::Tag;
+    let dir = tempfile::tempdir().unwrap();
+    let page = crate::common::photo(40, 30);
+    let write = |name: &str, second_subfile: u32| {
+        let path = dir.path().join(name);
+        let mut enc = TiffEncoder::new(std::fs::File::create(&path).unwrap()).unwrap();
+        enc.write_image::<colortype::RGB8>(40, 30, page.as_raw())
+            .unwrap();
+        let mut img = enc.new_image::<colortype::RGB8>(40, 30).unwrap();
+        img.encoder()
+            .write_tag(Tag::NewSubfileType, second_subfile)
+            .unwrap();
+        img.write_data(page.as_raw()).unwrap();
+        path
+    };
+    let pages = write("pages.tif", 2);
+    let preview = write("preview.tif", 1);
+    let out = crate::common::bigstyle(&[
+        "-o",
+        dir.path().join("o.tif").to_str().unwrap(),
+        pages.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("multi-page TIFF (2 full-resolution images)"),
+        "{stderr}"
+    );
+    let ok = crate::common::bigstyle(&[
+        "-q",
+        "-o",
+        dir.path().join("p.tif").to_str().unwrap(),
+        preview.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
