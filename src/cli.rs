@@ -902,10 +902,18 @@ fn stylize(
     args: &RunArgs,
     make: Make,
 ) -> anyhow::Result<bigstyle::Summary> {
+    let named = output.is_some();
     let output = output.unwrap_or_else(|| match make {
         Make::Image => default_output(input, "styled.tif"),
         Make::Proof(_) => default_output(input, "proof.png"),
     });
+    if !named && !args.no_clobber && output.exists() {
+        // Two inputs with the same stem (photo.tif, photo.jpg) share a default output.
+        eprintln!(
+            "warning: {} exists and is replaced (-o names another output; -n keeps it)",
+            output.display()
+        );
+    }
     let opts = options(args, style)?;
     let mut progress = Bar::new(args.quiet, args.verbose);
     // Library errors name the file they concern: no context is added, so no fact appears twice.

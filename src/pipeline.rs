@@ -219,7 +219,13 @@ pub fn stylize_file<E: Engine>(
         StatsMode::Thumbnail(side) => {
             progress.stage("statistics (thumbnail)", 1);
             let size = (info.width, info.height);
-            let stats = thumbnail_stats(engine, &style, &mut image, size, *side)?;
+            let fitted = thumbnail_within_budget(*side, size, bpp, opts.mem_budget);
+            if fitted < (*side).min(size.0.max(size.1)) {
+                progress.warn(&format!(
+                    "thumbnail statistics at {fitted} px instead of {side} to fit --mem-budget"
+                ));
+            }
+            let stats = thumbnail_stats(engine, &style, &mut image, size, fitted)?;
             progress.step();
             save(&stats)?;
             let stats_seconds = started.elapsed().as_secs_f64();
@@ -254,6 +260,16 @@ pub fn stylize_file<E: Engine>(
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
+}
+
+/// The thumbnail side for `--stats thumbnail=side` whose forward pass (`bpp` per pixel) and
+/// copy fit in `budget` with the process's base: at most `side`.
+fn thumbnail_within_budget(side: usize, (w, h): (usize, usize), bpp: u64, budget: u64) -> usize {
+    let room = budget.saturating_sub(memory::BASE_BYTES) as f64;
+    let aspect = w.min(h) as f64 / w.max(h) as f64;
+    // side² × aspect pixels, each with the network's bytes and a 12-byte RGB copy.
+    let fits = (room / ((bpp + 12) as f64 * aspect)).sqrt() as usize;
+    side.min(fits.max(16))
 }
 
 /// Says when `--overlap` cannot do what it is for: with exact statistics it is not used (the
@@ -297,6 +313,16 @@ pub fn output_spec(image: &InputImage, output: &Path, opts: &Options) -> Result<
     };
     let spec = format.fit(wanted.clone());
     let name = format.name();
+    let buffered = (spec.row_bytes() * spec.height) as u64;
+    if format == Format::Jpeg && buffered > opts.mem_budget / 2 {
+        return Err(Error::InvalidOption(format!(
+            "-o {}: JPEG is encoded from the whole image in memory ({}), over half of --mem-budget {}; \
+             write TIFF or PNG, which are streamed",
+            output.display(),
+            memory::format_size(buffered),
+            memory::format_size(opts.mem_budget)
+        )));
+    }
     let mut forced = Vec::new();
     if image.colour().model() == ColourModel::Cmyk && spec.colour.model() != ColourModel::Cmyk {
         forced.push(format!("{name} holds no CMYK: the output is sRGB RGB"));

@@ -43,6 +43,9 @@ fn default_output_and_json_summary() {
     assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert!(summary["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(files_in(dir.path()), ["small.styled.tif", "small.tif"]);
+    // Run again: the default output is replaced, and that is said.
+    let again = bigstyle(&["-q", "--tile", "64", input.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists and is replaced"));
     // The output gets an ordinary file's permissions, not a temporary file's 0600.
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -513,14 +516,26 @@ fn standard_input_and_output_work_as_in_a_pipeline() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(&std::fs::read(&input).unwrap()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&input).unwrap())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let png = image::load_from_memory(&out.stdout).unwrap();
     assert_eq!((png.width(), png.height()), (64, 48));
     // The same picture as from the file.
     let file_out = dir.path().join("file.png");
-    assert!(bigstyle(&["-q", "-o", file_out.to_str().unwrap(), input.to_str().unwrap()]).status.success());
+    assert!(bigstyle(&[
+        "-q",
+        "-o",
+        file_out.to_str().unwrap(),
+        input.to_str().unwrap()
+    ])
+    .status
+    .success());
     assert_eq!(png.to_rgb8(), image::open(&file_out).unwrap().to_rgb8());
     assert_clean_failure(&bigstyle(&["-"]), "name the output");
     assert_eq!(files_in(dir.path()), ["file.png", "in.tif"]);

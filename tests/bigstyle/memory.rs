@@ -139,3 +139,44 @@ fn every_network_family_keeps_the_budget() {
         );
     }
 }
+
+#[test]
+fn whole_image_buffers_are_held_to_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("wide.tif");
+    write_rgb_tiff(&input, &photo(8000, 3000));
+    // JPEG is encoded from a whole-image buffer (72 MB here): refused before any work.
+    let jpeg = dir.path().join("out.jpg");
+    let out = bigstyle(&[
+        "--mem-budget",
+        "120MiB",
+        "-o",
+        jpeg.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("JPEG is encoded from the whole image"),
+        "{stderr}"
+    );
+    assert!(!jpeg.exists());
+    // The thumbnail statistics' forward pass is shrunk to fit the budget.
+    let small = dir.path().join("small.tif");
+    write_rgb_tiff(&small, &photo(1200, 900));
+    let summary = bigstyle(&[
+        "--json",
+        "--stats",
+        "thumbnail",
+        "--mem-budget",
+        "160MiB",
+        small.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&summary.stderr);
+    assert!(stderr.contains("thumbnail statistics at"), "{stderr}");
+    let value: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert!(
+        value["peak_rss_bytes"].as_u64().unwrap() <= 160 << 20,
+        "{value}"
+    );
+}
