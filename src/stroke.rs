@@ -77,6 +77,10 @@ pub fn stylize_scaled<E: Engine>(
     (scale, detail): (Scale, f64),
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
+    // The ordinary run opens the input itself: no second decode for S = 1.
+    if scale == Scale::Factor(1.0) {
+        return stylize_file(engine, input, output, opts, progress);
+    }
     let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
     let scale = resolve(scale, &image);
     if scale == 1.0 {

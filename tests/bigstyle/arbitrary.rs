@@ -9,7 +9,7 @@ use bigstyle::engine::Engine;
 use bigstyle::network::{arbitrary, StyleCode};
 use bigstyle::{stylize_whole, CpuBackend};
 
-use crate::common::{data, planar, quantize};
+use crate::common::{data, levels_apart, planar, quantize};
 
 fn reference_vector() -> Vec<f32> {
     let text = std::fs::read_to_string(data("golden/arbitrary_style.json")).unwrap();
@@ -47,12 +47,7 @@ fn check_transformer(engine: &impl Engine) {
         let reference = image::open(data(&format!("golden/arbitrary_{name}.png")))
             .unwrap()
             .to_rgb8();
-        let diffs = ours
-            .iter()
-            .zip(reference.as_raw())
-            .map(|(a, b)| a.abs_diff(*b));
-        let max = diffs.clone().max().unwrap();
-        let mean = diffs.map(f64::from).sum::<f64>() / ours.len() as f64;
+        let (max, mean) = levels_apart(&ours, reference.as_raw());
         eprintln!(
             "{}: arbitrary {name}: max {max}, mean {mean:.4} levels",
             engine.name()

@@ -99,6 +99,24 @@ pub fn read_tiff(path: &Path) -> Decoded {
     }
 }
 
+/// Largest and mean absolute difference between two 8-bit sample arrays, in levels.
+pub fn levels_apart(a: &[u8], b: &[u8]) -> (u8, f64) {
+    assert_eq!(a.len(), b.len());
+    let max = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0);
+    let mean = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64;
+    (max, mean)
+}
+
 /// PSNR (dB) between two 8-bit sample arrays.
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());

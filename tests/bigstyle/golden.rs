@@ -5,25 +5,9 @@ use bigstyle::{parse_style, stylize_whole, Options};
 
 use bigstyle::engine::Engine;
 
-use crate::common::{data, model, planar, quantize, reference_model, run_tiled};
+use crate::common::{data, levels_apart, model, planar, quantize, reference_model, run_tiled};
 
 const CASES: [(&str, &str); 3] = [("s0", "0"), ("s7", "7"), ("blend3-12", "3:0.5,12:0.5")];
-
-fn compare(ours: &[u8], reference: &[u8]) -> (u8, f64) {
-    let max = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| a.abs_diff(*b))
-        .max()
-        .unwrap();
-    let mean = ours
-        .iter()
-        .zip(reference)
-        .map(|(a, b)| f64::from(a.abs_diff(*b)))
-        .sum::<f64>()
-        / ours.len() as f64;
-    (max, mean)
-}
 
 fn check_golden(net: &impl Engine) {
     for image in ["square", "wide"] {
@@ -38,7 +22,7 @@ fn check_golden(net: &impl Engine) {
             let reference = image::open(data(&format!("golden/{image}_{tag}.png")))
                 .unwrap()
                 .to_rgb8();
-            let (max, mean) = compare(&ours, reference.as_raw());
+            let (max, mean) = levels_apart(&ours, reference.as_raw());
             eprintln!("{}: {image} {tag}: max {max}, mean {mean:.4}", net.name());
             assert!(
                 max <= 2 && mean <= 0.2,
@@ -74,7 +58,7 @@ fn cpu_engine_matches_burn_model_on_a_photo() {
         w,
         h,
     );
-    let (max, mean) = compare(&fast, &reference);
+    let (max, mean) = levels_apart(&fast, &reference);
     assert!(max <= 1 && mean <= 0.01, "max {max}, mean {mean}");
 }
 
@@ -91,7 +75,7 @@ fn tiled_pipeline_matches_onnxruntime() {
     let reference = image::open(data("golden/wide_blend3-12.png"))
         .unwrap()
         .to_rgb8();
-    let (max, mean) = compare(&ours, reference.as_raw());
+    let (max, mean) = levels_apart(&ours, reference.as_raw());
     assert!(max <= 2 && mean <= 0.2, "max {max}, mean {mean}");
 }
 

@@ -9,22 +9,12 @@ use bigstyle::network::{transformer_net, Network, StyleCode};
 use bigstyle::stats::StatsMode;
 use bigstyle::{stylize_whole, CpuBackend, Options};
 
-use crate::common::{bigstyle, data, photo, planar, psnr, quantize, run_tiled_on, write_rgb_tiff};
+use crate::common::{
+    bigstyle, data, levels_apart, photo, planar, psnr, quantize, run_tiled_on, write_rgb_tiff,
+};
 
 fn tnet(file: &str) -> Network {
     transformer_net::load(&data(&format!("models/{file}"))).unwrap()
-}
-
-/// Largest and mean absolute difference in 8-bit levels.
-fn levels_apart(a: &[u8], b: &[u8]) -> (u8, f64) {
-    let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
-    let mean = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(x.abs_diff(*y)))
-        .sum::<f64>()
-        / a.len() as f64;
-    (max, mean)
 }
 
 fn check_against_pytorch(engine: &impl Engine) {
