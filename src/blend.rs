@@ -7,6 +7,7 @@
 //! constant, and where neighbouring tiles agree the blend changes nothing.
 
 use crate::error::Result;
+use crate::geom::Rect;
 use crate::tiling::{Tile, TilePlan};
 
 /// Per-axis blend weights of every tile index along that axis.
@@ -85,6 +86,38 @@ pub trait RowSink {
     /// Takes rows `y0 ..` of the padded image: `width` pixels of `channels` interleaved f32
     /// samples each (columns and rows past the image are the sink's to drop).
     fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()>;
+}
+
+/// Passes on only the rows and columns of `content`, moved to the origin: the image inside a
+/// periodic plan's margins.
+pub struct Cropped<'a> {
+    sink: &'a mut dyn RowSink,
+    content: Rect,
+}
+
+impl<'a> Cropped<'a> {
+    /// A sink that writes the part of the rows inside `content` to `sink`.
+    pub fn new(sink: &'a mut dyn RowSink, content: Rect) -> Self {
+        Self { sink, content }
+    }
+}
+
+impl RowSink for Cropped<'_> {
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        let c = self.content;
+        let n = rows.len() / (width * channels);
+        let (first, end) = (y0.max(c.y0), (y0 + n).min(c.y1));
+        if first >= end {
+            return Ok(());
+        }
+        let mut inside = Vec::with_capacity((end - first) * c.width() * channels);
+        for y in first..end {
+            let row = &rows[(y - y0) * width * channels..][..width * channels];
+            inside.extend_from_slice(&row[c.x0 * channels..c.x1 * channels]);
+        }
+        self.sink
+            .write_rows(first - c.y0, &inside, c.width(), channels)
+    }
 }
 
 /// Accumulates weighted tile outputs for the current tile row and flushes finished rows.

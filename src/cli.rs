@@ -415,6 +415,11 @@ struct RunArgs {
     /// Keep the input's colours: take only the luminance of the stylized result (BT.601 YCbCr).
     #[arg(long, visible_alias = "preserve-color")]
     preserve_colour: bool,
+    /// Make the output a seamless repeat (wallpaper, fabric): the image's edges meet their
+    /// opposite edges, as if it were one tile of an endless pattern. Needs a width and height
+    /// that are multiples of 4.
+    #[arg(long)]
+    wrap: bool,
     /// Never replace an existing output file (by default an existing output is replaced).
     #[arg(short = 'n', long)]
     no_clobber: bool,
@@ -883,6 +888,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
             },
             preserve_colour: args.preserve_colour,
         },
+        wrap: args.wrap,
     })
 }
 

@@ -1,5 +1,5 @@
-//! Geometry shared by every stage: half-open pixel rectangles and mirror reflection at image
-//! edges. A leaf module: it imports nothing from the crate.
+//! Geometry shared by every stage: half-open pixel rectangles, and mirror reflection or periodic
+//! repetition at image edges. A leaf module: it imports nothing from the crate.
 
 /// A half-open pixel rectangle `[x0, x1) × [y0, y1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +60,17 @@ impl Rect {
         }
     }
 
+    /// The part this rectangle shares with `other`, if any.
+    pub fn intersect(&self, other: &Rect) -> Option<Rect> {
+        let r = Rect {
+            x0: self.x0.max(other.x0),
+            y0: self.y0.max(other.y0),
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+        };
+        (r.x0 < r.x1 && r.y0 < r.y1).then_some(r)
+    }
+
     /// Whether `other` lies inside this rectangle.
     pub fn contains(&self, other: &Rect) -> bool {
         self.x0 <= other.x0 && self.y0 <= other.y0 && other.x1 <= self.x1 && other.y1 <= self.y1
@@ -76,6 +87,12 @@ pub fn reflect(i: isize, n: usize) -> usize {
     let period = 2 * (n - 1);
     let m = i.rem_euclid(period);
     (if m < n { m } else { period - m }) as usize
+}
+
+/// Index of position `i` of an axis of length `n` repeated periodically (`…, n-1, 0, 1, …`), as
+/// circular padding does: the boundary of a seamless repeat.
+pub fn wrap(i: isize, n: usize) -> usize {
+    i.rem_euclid(n as isize) as usize
 }
 
 /// Extends planar `channels × height × width` values by mirror reflection to `pw × ph`.
@@ -98,6 +115,37 @@ pub fn pad_planar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_repeats_the_axis() {
+        let got: Vec<usize> = (-3..8).map(|i| wrap(i, 5)).collect();
+        assert_eq!(got, vec![2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2]);
+        let a = Rect::of_size(10, 10);
+        let b = Rect {
+            x0: 5,
+            y0: 8,
+            x1: 20,
+            y1: 9,
+        };
+        assert_eq!(
+            a.intersect(&b),
+            Some(Rect {
+                x0: 5,
+                y0: 8,
+                x1: 10,
+                y1: 9
+            })
+        );
+        assert_eq!(
+            a.intersect(&Rect {
+                x0: 10,
+                y0: 0,
+                x1: 12,
+                y1: 3
+            }),
+            None
+        );
+    }
 
     #[test]
     fn reflection_mirrors_without_repeating_the_edge() {

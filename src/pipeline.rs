@@ -15,17 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-use crate::blend::Blender;
+use crate::blend::{Blender, Cropped};
 use crate::colour::{ColourModel, ColourOptions};
 use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
 use crate::io::tiff_out::{Compression, OutputSpec};
-use crate::io::{paths, InputImage, Output, Window};
+use crate::io::{paths, ImageInfo, InputImage, Output, Window};
 use crate::look::Look;
 use crate::memory;
-use crate::network::{multistyle26, Network, StyleAffine, StyleCode};
+use crate::network::{multistyle26, Geometry, Network, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
 use crate::progress::Progress;
 use crate::stats::exact::{self, Exact};
@@ -71,6 +71,8 @@ pub struct Options {
     pub quality: u8,
     /// Strength (as a mix with the input) and preserved colour.
     pub look: Look,
+    /// Make the output a seamless repeat: the network sees the image on a torus (`--wrap`).
+    pub wrap: bool,
 }
 
 impl Default for Options {
@@ -90,6 +92,7 @@ impl Default for Options {
             no_clobber: false,
             quality: 95,
             look: Look::default(),
+            wrap: false,
         }
     }
 }
@@ -155,7 +158,10 @@ pub fn stylize_file<E: Engine>(
     forced.iter().for_each(|text| progress.warn(text));
     let bpp = engine.bytes_per_pixel();
     let tile = memory::choose_tile(&info, opts.tile, opts.overlap, bpp, opts.mem_budget)?;
-    let plan = TilePlan::new(info.width, info.height, tile, opts.overlap, net.geometry())?;
+    let plan = plan_tiles(&info, tile, opts, net.geometry())?;
+    if plan.is_periodic() {
+        image.repeat_with_margin(plan.wrap_margin);
+    }
     progress.note(&format!(
         "plan: {} tiles ({} x {}) of {} px, overlap {} px, statistics {}, network {}, engine {}, memory about {} of {}",
         plan.len(),
@@ -184,8 +190,9 @@ pub fn stylize_file<E: Engine>(
     };
 
     warn_about_overlap(&plan, opts, progress);
+    let one_window = plan.len() == 1 && !plan.is_periodic();
     progress.total(match &opts.stats {
-        StatsMode::Exact if plan.len() == 1 => 1,
+        StatsMode::Exact if one_window => 1,
         StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len(),
         StatsMode::Thumbnail(_) => 1 + plan.len(),
         StatsMode::File(_) => plan.len(),
@@ -199,7 +206,7 @@ pub fn stylize_file<E: Engine>(
     let (written, used, stats_seconds) = match &opts.stats {
         // One window holds the whole image: the network's own instance statistics are the
         // whole image's, so one forward pass is the exact answer.
-        StatsMode::Exact if plan.len() == 1 => {
+        StatsMode::Exact if one_window => {
             let tiles = Forward::new(engine, &style, None);
             let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
             save(&tiles.recorded.borrow())?;
@@ -260,6 +267,22 @@ pub fn stylize_file<E: Engine>(
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
+}
+
+/// The tile plan of a run: plain, or periodic for `--wrap` (with exact statistics the cores
+/// abut, so the periodic margin needs no room for an overlap).
+fn plan_tiles(
+    info: &ImageInfo,
+    tile: usize,
+    opts: &Options,
+    geometry: Geometry,
+) -> Result<TilePlan> {
+    let (w, h) = (info.width, info.height);
+    match (opts.wrap, &opts.stats) {
+        (false, _) => TilePlan::new(w, h, tile, opts.overlap, geometry),
+        (true, StatsMode::Exact) => TilePlan::periodic(w, h, tile, 0, geometry),
+        (true, _) => TilePlan::periodic(w, h, tile, opts.overlap, geometry),
+    }
 }
 
 /// The thumbnail side for `--stats thumbnail=side` whose forward pass (`bpp` per pixel) and
@@ -618,7 +641,7 @@ impl Render<'_> {
                     eprintln!(
                         "warning: tile {tile} failed (out of memory?); retrying with {smaller}"
                     );
-                    let retry = TilePlan::new(plan.width, plan.height, smaller, plan.overlap, g)?;
+                    let retry = plan.with_tile(smaller)?;
                     plan = if plan.feather == 0 && plan.overlap == 0 {
                         retry.abutting()
                     } else {
@@ -670,10 +693,15 @@ impl Render<'_> {
             });
             let writer = scope.spawn(move || -> Result<Output> {
                 let mut blender = Blender::new(plan, channels);
+                let content = plan.content();
                 for (tile, planar) in results {
                     blender.add_tile(&tile, &planar);
                     if tile.col + 1 == plan.cols() {
-                        blender.finish_row(tile.row, &mut out)?;
+                        if plan.is_periodic() {
+                            blender.finish_row(tile.row, &mut Cropped::new(&mut out, content))?;
+                        } else {
+                            blender.finish_row(tile.row, &mut out)?;
+                        }
                     }
                 }
                 Ok(out)

@@ -87,6 +87,11 @@ pub fn stylize_scaled<E: Engine>(
         drop(image);
         return stylize_file(engine, input, output, opts, progress);
     }
+    if opts.wrap {
+        return Err(Error::InvalidOption(format!(
+            "--wrap with --stroke-scale {scale}: not supported (the scaled-down image and the detail filter do not repeat); use one or the other"
+        )));
+    }
     if !(detail.is_finite() && detail > 0.0) {
         return Err(Error::InvalidOption(format!(
             "--stroke-detail {detail}: must be a positive number"

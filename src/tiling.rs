@@ -47,6 +47,9 @@ pub struct TilePlan {
     pub y_edges: Vec<usize>,
     /// The network's constraints the plan respects.
     pub geometry: Geometry,
+    /// For a periodic plan (`--wrap`), the margin of repeated image around the image on every
+    /// side; 0 otherwise.
+    pub wrap_margin: usize,
 }
 
 /// Smallest tile side accepted.
@@ -91,7 +94,64 @@ impl TilePlan {
             x_edges: edges(padded_width, tile),
             y_edges: edges(padded_height, tile),
             geometry,
+            wrap_margin: 0,
         })
+    }
+
+    /// Plans a seamless repeat of a `width × height` image: the network sees the image on a
+    /// torus. The plan covers the image extended on every side by a margin of its own periodic
+    /// repetition, wide enough that no pixel of the image (nor any pixel blended into it) feels
+    /// the outer edge; the image is [`TilePlan::content`]. Both sides must be multiples of the
+    /// stride, or the network's downsampling would not repeat with the image.
+    pub fn periodic(
+        width: usize,
+        height: usize,
+        tile: usize,
+        overlap: usize,
+        geometry: Geometry,
+    ) -> Result<Self> {
+        let stride = geometry.stride;
+        if !width.is_multiple_of(stride) || !height.is_multiple_of(stride) {
+            return Err(Error::InvalidOption(format!(
+                "--wrap needs a width and height that are multiples of {stride} (the network's stride) for the repeat to be seamless; this image is {width}x{height}: crop or resize it"
+            )));
+        }
+        let margin = (geometry.receptive_radius + overlap + stride).next_multiple_of(stride);
+        let mut plan = Self::new(
+            width + 2 * margin,
+            height + 2 * margin,
+            tile,
+            overlap,
+            geometry,
+        )?;
+        plan.wrap_margin = margin;
+        Ok(plan)
+    }
+
+    /// The same kind of plan (plain, or periodic with the same margin) over the same extent
+    /// with another tile side.
+    pub fn with_tile(&self, tile: usize) -> Result<Self> {
+        let m = self.wrap_margin;
+        let mut plan = Self::new(self.width, self.height, tile, self.overlap, self.geometry)?;
+        plan.wrap_margin = m;
+        Ok(plan)
+    }
+
+    /// Whether this plan repeats the image periodically (`--wrap`).
+    pub fn is_periodic(&self) -> bool {
+        self.wrap_margin > 0
+    }
+
+    /// The pixels that are the image (and are counted in its statistics and written out): the
+    /// whole stride-padded extent, or for a periodic plan the image inside its margins.
+    pub fn content(&self) -> Rect {
+        let m = self.wrap_margin;
+        Rect {
+            x0: m,
+            y0: m,
+            x1: self.padded_width - m,
+            y1: self.padded_height - m,
+        }
     }
 
     /// Number of tile columns.
@@ -215,6 +275,29 @@ mod tests {
     fn thin_ragged_last_core_joins_its_neighbour() {
         let plan = TilePlan::new(1004, 1000, 200, 64, G).unwrap();
         assert_eq!(plan.x_edges, vec![0, 200, 400, 600, 800, 1004]);
+    }
+
+    #[test]
+    fn periodic_plan_surrounds_the_image_with_a_stride_aligned_margin() {
+        let plan = TilePlan::periodic(1000, 600, 256, 128, G).unwrap();
+        let m = plan.wrap_margin;
+        assert!(m >= RECEPTIVE_RADIUS + 128 && m % STRIDE == 0);
+        assert_eq!(
+            plan.content(),
+            Rect {
+                x0: m,
+                y0: m,
+                x1: m + 1000,
+                y1: m + 600
+            }
+        );
+        let smaller = plan.with_tile(128).unwrap();
+        assert_eq!((smaller.content(), smaller.tile), (plan.content(), 128));
+        assert!(TilePlan::periodic(1001, 600, 256, 128, G).is_err());
+        assert_eq!(
+            TilePlan::new(1001, 600, 256, 128, G).unwrap().content(),
+            Rect::of_size(1004, 600)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ photo upscaled with Lanczos):
                                    viewer sees the print whole) and the same 512² crop at full
                                    resolution (bottom row), style 13
   docs/images/preserve-colour.jpg  the sample photo: input, style 13, style 13 --preserve-colour
+  docs/images/wrap.jpg             a 3x3 repeat of a 256x256 crop stylized without and with --wrap
 
 Usage: python3 tools/poster_figures.py [BIGSTYLE_BINARY]   (needs pillow)
 """
@@ -61,7 +62,26 @@ def main(binary):
             row.paste(fit(p), (i * TILE, 0))
             draw.text((i * TILE + 4, 259), label, fill="black")
         row.save(ROOT / "docs" / "images" / "preserve-colour.jpg", quality=88)
-    print("wrote docs/images/stroke-scale.jpg and preserve-colour.jpg")
+        wrap_figure(binary, tmp)
+    print("wrote docs/images/stroke-scale.jpg, preserve-colour.jpg and wrap.jpg")
+
+
+def wrap_figure(binary, tmp):
+    """The same crop stylized without and with --wrap, each repeated 3x3 as a wallpaper is."""
+    crop = tmp / "crop.png"
+    Image.open(ROOT / "tests" / "data" / "chelsea.png").convert("RGB").crop((100, 20, 356, 276)).save(crop)
+    side = 3 * 256
+    out = Image.new("RGB", (2 * side + 16, side + 18), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (flags, label) in enumerate([([], "--style 13, repeated 3x3"), (["--wrap"], "--style 13 --wrap, repeated 3x3")]):
+        result = tmp / f"wrap{i}.png"
+        run(binary, "--style", "13", *flags, crop, "-o", result)
+        img = Image.open(result).convert("RGB")
+        for tx in range(3):
+            for ty in range(3):
+                out.paste(img, (i * (side + 16) + tx * 256, ty * 256))
+        draw.text((i * (side + 16) + 4, side + 3), label, fill="black")
+    out.save(ROOT / "docs" / "images" / "wrap.jpg", quality=85)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ use super::palette::Palette;
 use super::{ColorLayout, ImageInfo, Resolution, Window};
 use crate::colour::{ColourOptions, InputColour};
 use crate::error::{Error, Result};
-use crate::geom::Rect;
+use crate::geom::{wrap, Rect};
 use crate::stats::ImageSource;
 
 /// Decoded bands kept at once; enough for a tile window of several bands plus the next one.
@@ -57,6 +57,9 @@ pub struct InputImage {
     band_height: usize,
     cache: Vec<(usize, Band)>,
     cache_capacity: usize,
+    /// Windows are read from the image repeated periodically, shifted by this margin
+    /// (`--wrap`), instead of reflected at its far edges.
+    wrap_margin: Option<usize>,
 }
 
 impl InputImage {
@@ -111,6 +114,7 @@ impl InputImage {
             band_height,
             cache: Vec::new(),
             cache_capacity: MIN_CACHED_BANDS,
+            wrap_margin: None,
         })
     }
 
@@ -129,10 +133,23 @@ impl InputImage {
         self.cache_capacity = MIN_CACHED_BANDS.max(rows.div_ceil(self.band_height) + 2);
     }
 
+    /// From now on, serves windows of the image repeated periodically in both directions, with
+    /// the image's origin at (`margin`, `margin`): the coordinates of a periodic
+    /// [`crate::tiling::TilePlan`].
+    pub fn repeat_with_margin(&mut self, margin: usize) {
+        self.wrap_margin = Some(margin);
+    }
+
     /// Reads `rect` of the image extended by reflection past its right and bottom edges (the
-    /// extension is at most a few pixels: the network's stride padding).
+    /// extension is at most a few pixels: the network's stride padding), or of its periodic
+    /// repetition after [`InputImage::repeat_with_margin`].
     pub fn read_window(&mut self, rect: Rect) -> Result<Window> {
         let (w, h) = (self.info.width, self.info.height);
+        let margin = self.wrap_margin;
+        let source_index = move |i: usize, n: usize| match margin {
+            Some(m) => wrap(i as isize - m as isize, n),
+            None => reflect(i, n),
+        };
         let spp = self.info.layout.samples();
         let colour_spp = self.info.layout.model().samples();
         let alpha = self.info.layout.has_alpha();
@@ -142,11 +159,11 @@ impl InputImage {
         let (ww, wh) = (rect.width(), rect.height());
         let plane = ww * wh;
         let mut planes = vec![0.0f32; channels * plane];
-        let columns: Vec<usize> = (rect.x0..rect.x1).map(|x| reflect(x, w)).collect();
+        let columns: Vec<usize> = (rect.x0..rect.x1).map(|x| source_index(x, w)).collect();
         let mut device = vec![0u16; ww * colour_spp];
         let mut rgb = vec![0.0f32; ww * 3];
         for (ky, y) in (rect.y0..rect.y1).enumerate() {
-            let sy = reflect(y, h);
+            let sy = source_index(y, h);
             let band = self.band(sy / self.band_height)?;
             let row = &band[(sy % self.band_height) * w * spp..][..w * spp];
             for (kx, &sx) in columns.iter().enumerate() {

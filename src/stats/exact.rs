@@ -241,6 +241,8 @@ impl<'a, E: Engine> Exact<'a, E> {
             }
         }
         let mut acc = Accumulator::default();
+        // Only the image's own pixels count (a periodic plan's margins repeat them).
+        let counted = plan.content().scaled_down(net.level_out(i));
         for row in 0..plan.rows() {
             for col in 0..plan.cols() {
                 let core = plan.tile_with_margin(col, row, 0).core;
@@ -257,7 +259,15 @@ impl<'a, E: Engine> Exact<'a, E> {
                 }
                 let raw = self.exact(self.conv(i, x, window), core_out);
                 if net.layers[i].norm.is_instance() {
-                    acc.merge(&self.engine.moments(&raw));
+                    match core_out.intersect(&counted) {
+                        Some(part) if part == core_out => acc.merge(&self.engine.moments(&raw)),
+                        Some(part) => {
+                            let origin = (core_out.x0, core_out.y0);
+                            let inside = self.engine.crop(raw.clone(), origin, part);
+                            acc.merge(&self.engine.moments(&inside));
+                        }
+                        None => {}
+                    }
                 }
                 if keep_raw {
                     self.store(Slot::Raw(i), core_out, raw)?;

@@ -2,7 +2,11 @@
 
 use std::path::Path;
 
-use crate::common::{bigstyle, photo, psnr, read_tiff, write_rgb_tiff};
+use bigstyle::pipeline::{stylize_whole, Options};
+
+use crate::common::{
+    bigstyle, levels_apart, model, photo, planar, psnr, quantize, read_tiff, write_rgb_tiff,
+};
 
 fn run_ok(args: &[&str]) {
     let out = bigstyle(args);
@@ -173,4 +177,86 @@ fn the_contact_sheet_shows_every_style_numbered() {
     };
     assert!(!dark_in_label(0));
     assert!((1..28).all(dark_in_label));
+}
+
+/// `img` rolled by (`dx`, `dy`): pixel (x, y) moves to (x + dx, y + dy) modulo the size.
+fn rolled(img: &image::RgbImage, dx: u32, dy: u32) -> image::RgbImage {
+    let (w, h) = img.dimensions();
+    image::RgbImage::from_fn(w, h, |x, y| {
+        *img.get_pixel((x + w - dx) % w, (y + h - dy) % h)
+    })
+}
+
+#[test]
+fn wrap_output_is_the_network_on_a_torus() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (w, h) = (256u32, 192u32);
+    let img = photo(w, h);
+    write_rgb_tiff(Path::new(&p("a.tif")), &img);
+    write_rgb_tiff(Path::new(&p("rolled.tif")), &rolled(&img, 64, 36));
+    run_ok(&["--wrap", "-o", &p("a.out.tif"), &p("a.tif")]);
+    run_ok(&["--wrap", "-o", &p("rolled.out.tif"), &p("rolled.tif")]);
+    run_ok(&[
+        "--wrap",
+        "--tile",
+        "64",
+        "-o",
+        &p("tiled.out.tif"),
+        &p("a.tif"),
+    ]);
+    let out = read_tiff(Path::new(&p("a.out.tif")));
+    let out_img =
+        image::RgbImage::from_raw(w, h, out.samples.iter().map(|&v| v as u8).collect()).unwrap();
+    // On a torus the network commutes with a roll: the seam is like any other place.
+    let (max, _) = levels_apart(
+        rolled(&out_img, 64, 36).as_raw(),
+        &samples8(Path::new(&p("rolled.out.tif"))),
+    );
+    assert!(max <= 1, "roll changed the output by {max} levels");
+    let (max, _) = levels_apart(out_img.as_raw(), &samples8(Path::new(&p("tiled.out.tif"))));
+    assert!(max <= 1, "64 px tiles differ by {max} levels");
+    // Independent reference: the untiled network on a 3x3 repeat; its centre sees the same
+    // neighbourhood everywhere, and its statistics differ only by the outer border's.
+    let repeat = image::RgbImage::from_fn(3 * w, 3 * h, |x, y| *img.get_pixel(x % w, y % h));
+    let whole = stylize_whole(
+        &model(),
+        &Options::default().style,
+        &planar(&repeat),
+        3 * w as usize,
+        3 * h as usize,
+    )
+    .unwrap();
+    let whole = quantize(&whole, 3 * w as usize, 3 * h as usize);
+    let centre = image::RgbImage::from_raw(3 * w, 3 * h, whole).unwrap();
+    let centre = image::imageops::crop_imm(&centre, w, h, w, h).to_image();
+    let db = psnr(centre.as_raw(), out_img.as_raw());
+    eprintln!("wrap vs centre of an untiled 3x3 repeat: {db:.1} dB");
+    assert!(db >= 35.0, "{db:.1} dB");
+}
+
+#[test]
+fn wrap_refuses_what_cannot_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("odd.tif");
+    write_rgb_tiff(&input, &photo(201, 160));
+    let out = dir.path().join("out.tif");
+    for extra in [&[][..], &["--stroke-scale", "2"][..]] {
+        let i = if extra.is_empty() {
+            &input
+        } else {
+            &dir.path().join("even.tif")
+        };
+        if !extra.is_empty() {
+            write_rgb_tiff(i, &photo(200, 160));
+        }
+        let mut args = vec!["--wrap", "-o", out.to_str().unwrap(), i.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let run = bigstyle(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--wrap"), "{stderr}");
+        assert!(!out.exists());
+    }
 }
