@@ -6,7 +6,7 @@ photo upscaled with Lanczos):
                                    viewer sees the print whole) and the same 512² crop at full
                                    resolution (bottom row), style 13
   docs/images/preserve-colour.jpg  the sample photo: input, style 13, style 13 --preserve-colour
-  docs/images/wrap.jpg             a 3x3 repeat of a 256x256 crop stylized without and with --wrap
+  docs/images/wrap.jpg             a 3x3 repeat of a seamless 256x256 texture stylized without and with --wrap
 
 Usage: python3 tools/poster_figures.py [BIGSTYLE_BINARY]   (needs pillow)
 """
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 TILE = 384
@@ -66,10 +66,20 @@ def main(binary):
     print("wrote docs/images/stroke-scale.jpg, preserve-colour.jpg and wrap.jpg")
 
 
+def seamless_texture(img):
+    """A periodic input: the image cross-faded with itself shifted by half its size (tent
+    weights, 1 at the centre, 0 at the edges), so that the input itself has no seam."""
+    w, h = img.size
+    tent = lambda t, n: 1 - abs(2 * t / (n - 1) - 1)
+    mask = Image.new("L", (w, h))
+    mask.putdata([round(255 * tent(x, w) * tent(y, h)) for y in range(h) for x in range(w)])
+    return Image.composite(img, ImageChops.offset(img, w // 2, h // 2), mask)
+
+
 def wrap_figure(binary, tmp):
     """The same crop stylized without and with --wrap, each repeated 3x3 as a wallpaper is."""
     crop = tmp / "crop.png"
-    Image.open(ROOT / "tests" / "data" / "chelsea.png").convert("RGB").crop((100, 20, 356, 276)).save(crop)
+    seamless_texture(Image.open(ROOT / "tests" / "data" / "chelsea.png").convert("RGB").crop((100, 20, 356, 276))).save(crop)
     side = 3 * 256
     out = Image.new("RGB", (2 * side + 16, side + 18), "white")
     draw = ImageDraw.Draw(out)
