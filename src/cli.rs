@@ -15,6 +15,7 @@ use bigstyle::colour::{ColourOptions, RenderingIntent};
 use bigstyle::engine::burn::BurnEngine;
 use bigstyle::engine::cpu::CpuEngine;
 use bigstyle::engine::{gpu, Engine};
+use bigstyle::io::resample::{parse_print_size, SizeRequest};
 use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::InputImage;
 use bigstyle::look::Look;
@@ -415,6 +416,8 @@ struct RunArgs {
     /// Keep the input's colours: take only the luminance of the stylized result (BT.601 YCbCr).
     #[arg(long, visible_alias = "preserve-color")]
     preserve_colour: bool,
+    #[command(flatten)]
+    size: SizeArgs,
     /// Make the output a seamless repeat (wallpaper, fabric): the image's edges meet their
     /// opposite edges, as if it were one tile of an endless pattern. Needs a width and height
     /// that are multiples of 4.
@@ -440,6 +443,43 @@ struct RunArgs {
     /// Tell how colour is handled and which plan is used (on stderr).
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// The output's size: the input is resized (Lanczos-3) as it is read, before stylizing.
+#[derive(Debug, clap::Args)]
+struct SizeArgs {
+    /// Output width in pixels (the height follows the aspect ratio unless --height is given;
+    /// with both, the largest size that fits inside, aspect kept).
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(1..))]
+    width: Option<u32>,
+    /// Output height in pixels (see --width).
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(1..))]
+    height: Option<u32>,
+    /// Print size, e.g. 24x36in or 60x90cm: the output is made at that size times --dpi
+    /// (aspect kept, fitting inside).
+    #[arg(long, value_name = "WxH{in,cm}", value_parser = parse_print_size, conflicts_with_all = ["width", "height"])]
+    print: Option<(f64, f64)>,
+    /// Resolution written to the output (dots per inch), and with --print the pixels per inch.
+    #[arg(long, value_name = "N", value_parser = parse_dpi)]
+    dpi: Option<f64>,
+}
+
+impl SizeArgs {
+    fn request(&self) -> SizeRequest {
+        SizeRequest {
+            width: self.width.map(|v| v as usize),
+            height: self.height.map(|v| v as usize),
+            print_inches: self.print,
+            dpi: self.dpi,
+        }
+    }
+}
+
+fn parse_dpi(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 1e6)
+        .ok_or_else(|| format!("{text}: expected a positive number of dots per inch"))
 }
 
 /// The message of the last panic, kept by the panic hook for the one error line.
@@ -889,6 +929,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
             preserve_colour: args.preserve_colour,
         },
         wrap: args.wrap,
+        size: args.size.request(),
     })
 }
 

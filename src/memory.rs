@@ -48,7 +48,8 @@ pub fn estimate(info: &ImageInfo, tile: usize, overlap: usize, network_bpp: u64)
         network: network_bpp * window_px,
         window: WINDOW_IO_BYTES_PER_PX * window_px,
         // Decoded rows as u16 samples, plus up to two partially used strips or tile rows.
-        input_rows: (band_rows + 2 * 256) * width * samples * 2,
+        // A resized read's source strip comes on top.
+        input_rows: (band_rows + 2 * 256) * width * samples * 2 + info.reader_bytes,
         // f32 blend band of about one tile row plus the same rows quantised for output.
         output_rows: band_rows * width * out_channels * (4 + u64::from(info.bits / 8)),
         base: BASE_BYTES,
@@ -190,6 +191,7 @@ mod tests {
             resolution: None,
             icc: None,
             storage: "test".into(),
+            reader_bytes: 0,
         }
     }
 

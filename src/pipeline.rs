@@ -21,6 +21,7 @@ use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
+use crate::io::resample::SizeRequest;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{paths, ImageInfo, InputImage, Output, Window};
 use crate::look::Look;
@@ -73,6 +74,8 @@ pub struct Options {
     pub look: Look,
     /// Make the output a seamless repeat: the network sees the image on a torus (`--wrap`).
     pub wrap: bool,
+    /// The size (and resolution) the input is read and the output written at.
+    pub size: SizeRequest,
 }
 
 impl Default for Options {
@@ -93,6 +96,7 @@ impl Default for Options {
             quality: 95,
             look: Look::default(),
             wrap: false,
+            size: SizeRequest::default(),
         }
     }
 }
@@ -147,7 +151,7 @@ pub fn stylize_file<E: Engine>(
     let net = engine.network();
     check_paths(input, output, opts)?;
     let style = StyleAffine::new(net, &opts.style)?;
-    let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
+    let mut image = open_input(input, opts)?;
     let info = image.info().clone();
     let OutputPlan {
         spec,
@@ -267,6 +271,11 @@ pub fn stylize_file<E: Engine>(
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
+}
+
+/// Opens `input` as a run with `opts` reads it: at the requested size and resolution.
+pub fn open_input(input: &Path, opts: &Options) -> Result<InputImage> {
+    InputImage::open_sized(input, opts.mem_budget, &opts.colour, &opts.size)
 }
 
 /// The tile plan of a run: plain, or periodic for `--wrap` (with exact statistics the cores

@@ -26,11 +26,12 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::geom::Rect;
 use crate::io::metadata::dots_per_inch;
+use crate::io::resample::SizeRequest;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{InputImage, Output, Window};
 use crate::look::Look;
 use crate::pipeline::{
-    check_paths, output_spec, stylize_file, Options, OutputPlan, Summary, Written,
+    check_paths, open_input, output_spec, stylize_file, Options, OutputPlan, Summary, Written,
 };
 use crate::progress::Progress;
 
@@ -81,7 +82,7 @@ pub fn stylize_scaled<E: Engine>(
     if scale == Scale::Factor(1.0) {
         return stylize_file(engine, input, output, opts, progress);
     }
-    let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
+    let mut image = open_input(input, opts)?;
     let scale = resolve(scale, &image);
     if scale == 1.0 {
         drop(image);
@@ -192,6 +193,7 @@ impl Small {
             keep_gray: false,
             compression: Compression::None,
             no_clobber: false,
+            size: SizeRequest::default(),
             ..opts.clone()
         };
         let summary = stylize_file(engine, &input, &output, &small_opts, progress)?;
@@ -222,7 +224,7 @@ pub fn proof<E: Engine>(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     check_paths(input, output, opts)?;
-    let mut image = InputImage::open_with(input, opts.mem_budget, &opts.colour)?;
+    let mut image = open_input(input, opts)?;
     let scale = resolve(scale, &image);
     let small = Small::stylize(engine, &mut image, opts, scale, progress)?;
     let mut styled = small.open(&small.output, opts)?;

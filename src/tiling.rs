@@ -281,7 +281,7 @@ mod tests {
     fn periodic_plan_surrounds_the_image_with_a_stride_aligned_margin() {
         let plan = TilePlan::periodic(1000, 600, 256, 128, G).unwrap();
         let m = plan.wrap_margin;
-        assert!(m >= RECEPTIVE_RADIUS + 128 && m % STRIDE == 0);
+        assert!(m >= RECEPTIVE_RADIUS + 128 && m.is_multiple_of(STRIDE));
         assert_eq!(
             plan.content(),
             Rect {

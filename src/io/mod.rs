@@ -7,6 +7,7 @@ pub mod output;
 mod palette;
 pub mod paths;
 pub mod reader;
+pub mod resample;
 pub mod tiff_out;
 
 pub use output::Output;
@@ -73,6 +74,21 @@ pub struct Resolution {
     pub unit: u16,
 }
 
+impl Resolution {
+    /// `dpi` dots per inch on both axes (as a rational with three decimals).
+    pub fn from_dpi(dpi: f64) -> Self {
+        let r = (
+            (dpi * 1000.0).round().clamp(1.0, f64::from(u32::MAX)) as u32,
+            1000,
+        );
+        Self {
+            x: r,
+            y: r,
+            unit: 2,
+        }
+    }
+}
+
 /// What the reader found out about the input.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ImageInfo {
@@ -91,6 +107,9 @@ pub struct ImageInfo {
     pub icc: Option<Vec<u8>>,
     /// File format and storage (`tiff/strips/lzw`, `png`, …).
     pub storage: String,
+    /// Bytes the reader holds besides its decoded bands (a resized read's source strip).
+    #[serde(skip)]
+    pub reader_bytes: u64,
 }
 
 /// A window of the input as planar f32 samples in 0..1: sRGB red, green, blue (converted from the

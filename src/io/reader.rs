@@ -15,6 +15,7 @@ use tiff::ColorType;
 
 use super::metadata;
 use super::palette::Palette;
+use super::resample::{Resampled, SizeRequest};
 use super::{ColorLayout, ImageInfo, Resolution, Window};
 use crate::colour::{ColourOptions, InputColour};
 use crate::error::{Error, Result};
@@ -31,6 +32,8 @@ type Band = Arc<Vec<u16>>;
 enum Source {
     Tiff(Box<TiffBands>),
     Memory(Band),
+    /// Another input, resized as it is read.
+    Resampled(Box<Resampled>),
 }
 
 struct TiffBands {
@@ -116,6 +119,58 @@ impl InputImage {
             cache_capacity: MIN_CACHED_BANDS,
             wrap_margin: None,
         })
+    }
+
+    /// Opens `path` as [`InputImage::open_with`] does, read at the size and resolution that
+    /// `size` asks for (resized band by band as it is read, see [`super::resample`]).
+    pub fn open_sized(
+        path: &Path,
+        budget: u64,
+        colour: &ColourOptions,
+        size: &SizeRequest,
+    ) -> Result<Self> {
+        let mut image = Self::open_with(path, budget, colour)?;
+        if size.is_none() {
+            return Ok(image);
+        }
+        let (w, h) = size.target((image.info.width, image.info.height))?;
+        if let Some(dpi) = size.dpi {
+            image.info.resolution = Some(Resolution::from_dpi(dpi));
+        }
+        if (w, h) == (image.info.width, image.info.height) {
+            return Ok(image);
+        }
+        let mut info = image.info.clone();
+        info.storage = format!(
+            "{}, resampled from {}x{} (Lanczos-3)",
+            info.storage, info.width, info.height
+        );
+        (info.width, info.height) = (w, h);
+        let colour = image.colour.clone();
+        let resampled = Resampled::new(image, (w, h), (budget / 16).min(64 << 20));
+        info.reader_bytes = resampled.held_bytes();
+        Ok(Self {
+            path: path.into(),
+            info,
+            colour,
+            band_height: resampled.band_rows(),
+            source: Source::Resampled(Box::new(resampled)),
+            cache: Vec::new(),
+            cache_capacity: MIN_CACHED_BANDS,
+            wrap_margin: None,
+        })
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `f` with row `y` of the stored samples (interleaved, as the file stores them).
+    pub(super) fn with_row<T>(&mut self, y: usize, f: impl FnOnce(&[u16]) -> T) -> Result<T> {
+        let band = self.band(y / self.band_height)?;
+        let row_len = self.info.width * self.info.layout.samples();
+        Ok(f(&band[(y % self.band_height) * row_len..][..row_len]))
     }
 
     /// What the file holds.
@@ -204,6 +259,7 @@ impl InputImage {
         }
         let band = match &mut self.source {
             Source::Memory(all) => all.clone(),
+            Source::Resampled(r) => Arc::new(r.band(index)?),
             Source::Tiff(t) => {
                 let guarded = catch_unwind(AssertUnwindSafe(|| {
                     decode_band(t, &self.info, self.band_height, index)
@@ -360,6 +416,7 @@ fn open_tiff(path: &Path, chunk_limit: u64) -> Result<Opened> {
         resolution,
         icc,
         storage: format!("tiff/{kind}/{}", compression_name(compression)),
+        reader_bytes: 0,
     };
     let bands = TiffBands {
         decoder,
@@ -656,6 +713,7 @@ fn open_other(path: &Path, limit: u64) -> Result<Opened> {
         resolution,
         icc,
         storage: format,
+        reader_bytes: 0,
     };
     Ok((info, Source::Memory(Arc::new(samples)), height.max(1)))
 }

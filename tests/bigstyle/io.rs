@@ -171,7 +171,7 @@ fn write_jpeg(
 }
 
 /// The resolution (dots per inch) a written file declares.
-fn dpi_of(path: &std::path::Path) -> (f64, f64) {
+pub fn dpi_of(path: &std::path::Path) -> (f64, f64) {
     let bytes = std::fs::read(path).unwrap();
     match path.extension().and_then(|e| e.to_str()) {
         Some("png") => {

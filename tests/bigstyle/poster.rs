@@ -260,3 +260,145 @@ fn wrap_refuses_what_cannot_repeat() {
         assert!(!out.exists());
     }
 }
+
+/// The samples of an 8-bit image file of any format bigstyle writes.
+fn pixels8(path: &str) -> image::DynamicImage {
+    image::open(path).unwrap()
+}
+
+#[test]
+fn output_size_resamples_the_input_with_lanczos_as_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let img = photo(256, 192);
+    write_rgb_tiff(Path::new(&p("in.tif")), &img);
+    // --strength 0 writes the input as read: here, resized.
+    run_ok(&[
+        "--strength",
+        "0",
+        "--width",
+        "640",
+        "-o",
+        &p("big.tif"),
+        &p("in.tif"),
+    ]);
+    let big = pixels8(&p("big.tif")).to_rgb8();
+    assert_eq!(big.dimensions(), (640, 480));
+    let reference = image::imageops::resize(&img, 640, 480, image::imageops::Lanczos3);
+    let db = psnr(big.as_raw(), reference.as_raw());
+    eprintln!("--width 640 vs the image crate's Lanczos-3: {db:.1} dB");
+    assert!(db >= 40.0, "{db:.1} dB");
+    // Bands of the enlargement do not depend on the tiles that read them.
+    run_ok(&["--width", "640", "-o", &p("styled.tif"), &p("in.tif")]);
+    run_ok(&[
+        "--width",
+        "640",
+        "--tile",
+        "64",
+        "-o",
+        &p("tiled.tif"),
+        &p("in.tif"),
+    ]);
+    let (max, _) = levels_apart(
+        &samples8(Path::new(&p("styled.tif"))),
+        &samples8(Path::new(&p("tiled.tif"))),
+    );
+    assert!(max <= 1, "{max} levels");
+    // A print size at a resolution: pixels and the resolution tag, in every output format.
+    for ext in ["tif", "png", "jpg"] {
+        let out = p(&format!("print.{ext}"));
+        run_ok(&[
+            "--print",
+            "2x1.5in",
+            "--dpi",
+            "300",
+            "--stats",
+            "thumbnail",
+            "-o",
+            &out,
+            &p("in.tif"),
+        ]);
+        let (w, h) = image::image_dimensions(&out).unwrap();
+        assert_eq!((w, h), (600, 450), "{ext}");
+        let (x, y) = crate::io::dpi_of(Path::new(&out));
+        assert!(
+            (x - 300.0).abs() < 0.5 && (y - 300.0).abs() < 0.5,
+            "{ext}: {x} x {y}"
+        );
+    }
+    // --dpi alone retags without resampling.
+    run_ok(&[
+        "--dpi",
+        "150",
+        "--stats",
+        "thumbnail",
+        "-o",
+        &p("tag.png"),
+        &p("in.tif"),
+    ]);
+    assert_eq!(image::image_dimensions(p("tag.png")).unwrap(), (256, 192));
+    assert!((crate::io::dpi_of(Path::new(&p("tag.png"))).0 - 150.0).abs() < 0.5);
+    // What cannot be done: one line, nothing written.
+    for args in [
+        &["--print", "24x36in"][..],
+        &["--print", "24x36in", "--dpi", "300", "--width", "10"][..],
+        &["--print", "24x36"][..],
+        &["--dpi", "0"][..],
+    ] {
+        let (out, input) = (p("refused.tif"), p("in.tif"));
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-o", &out, &input]);
+        let run = bigstyle(&all);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!Path::new(&out).exists());
+    }
+}
+
+#[test]
+fn resampling_a_cutout_ignores_the_colour_under_transparent_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let base = photo(96, 96);
+    let cutout = |hidden: [u8; 3]| {
+        image::RgbaImage::from_fn(96, 96, |x, y| {
+            let (dx, dy) = (x as f64 - 48.0, y as f64 - 48.0);
+            if dx * dx + dy * dy < 36.0 * 36.0 {
+                let q = base.get_pixel(x, y);
+                image::Rgba([q[0], q[1], q[2], 255])
+            } else {
+                image::Rgba([hidden[0], hidden[1], hidden[2], 0])
+            }
+        })
+    };
+    cutout([0, 0, 0]).save(p("black.png")).unwrap();
+    cutout([255, 255, 255]).save(p("white.png")).unwrap();
+    for name in ["black", "white"] {
+        run_ok(&[
+            "--width",
+            "250",
+            "-o",
+            &p(&format!("{name}.out.png")),
+            &p(&format!("{name}.png")),
+        ]);
+    }
+    let visible = |path: &str| -> Vec<u8> {
+        let img = pixels8(path).to_rgba8();
+        assert_eq!(img.dimensions(), (250, 250));
+        img.pixels()
+            .flat_map(|q| {
+                if q[3] > 0 {
+                    [q[0], q[1], q[2]]
+                } else {
+                    [0, 0, 0]
+                }
+            })
+            .collect()
+    };
+    let db = psnr(&visible(&p("black.out.png")), &visible(&p("white.out.png")));
+    assert!(
+        db >= 60.0,
+        "the hidden colour shows through the enlargement: {db:.1} dB"
+    );
+}
