@@ -380,8 +380,9 @@ struct RunArgs {
     /// Format of a batch's outputs, and of `-o -` (standard output); default tif.
     #[arg(long, value_enum, default_value = "tif")]
     format: FormatArg,
-    /// In a batch: skip the inputs whose output already exists (a batch run again after an
-    /// interruption continues where it stopped).
+    /// Continue an interrupted run: an exact run picks up after its last finished sweep (kept
+    /// under --scratch-dir, checked before reuse), and a batch skips the inputs whose output
+    /// already exists. Without it, leftovers of an interrupted run are cleared.
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
@@ -543,7 +544,14 @@ fn remove_temporaries_on_interrupt() {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             bigstyle::io::cleanup::remove_all();
-            eprintln!("error: interrupted (signal {signal}); temporary files removed");
+            let kept = bigstyle::io::cleanup::kept();
+            match kept.first() {
+                Some(dir) => eprintln!(
+                    "error: interrupted (signal {signal}); temporary files removed, finished work kept in {} (run again with --resume to continue)",
+                    dir.display()
+                ),
+                None => eprintln!("error: interrupted (signal {signal}); temporary files removed"),
+            }
             std::process::exit(128 + signal);
         }
     });
@@ -930,6 +938,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
         },
         wrap: args.wrap,
         size: args.size.request(),
+        resume: args.resume,
     })
 }
 

@@ -29,6 +29,7 @@ use crate::memory;
 use crate::network::{multistyle26, Geometry, Network, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
 use crate::progress::Progress;
+use crate::stats::checkpoint::Checkpoint;
 use crate::stats::exact::{self, Exact};
 use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
@@ -76,6 +77,9 @@ pub struct Options {
     pub wrap: bool,
     /// The size (and resolution) the input is read and the output written at.
     pub size: SizeRequest,
+    /// Continue an interrupted exact run from what it recorded (otherwise a leftover record
+    /// is not trusted and is cleared).
+    pub resume: bool,
 }
 
 impl Default for Options {
@@ -97,6 +101,7 @@ impl Default for Options {
             look: Look::default(),
             wrap: false,
             size: SizeRequest::default(),
+            resume: false,
         }
     }
 }
@@ -220,11 +225,28 @@ pub fn stylize_file<E: Engine>(
             let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
             let estimate = memory::estimate(&info, plan.tile, opts.overlap, bpp).total();
             check_scratch(&dir, net, &plan, estimate, opts.mem_budget)?;
-            let exact = Exact::sweep(engine, &style, &mut image, &plan, &dir, progress)?;
+            let run = run_description(input, &image, engine, opts, &plan)?;
+            let (mut checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume)?;
+            if let Some(why) = damaged {
+                progress.warn(&format!("not resuming ({why}): starting over"));
+            }
+            if checkpoint.sweeps_done() > 0 {
+                progress.note(&format!(
+                    "resuming from {}: {} of {} sweeps done",
+                    checkpoint.dir().display(),
+                    checkpoint.sweeps_done(),
+                    exact::sweep_count(net)
+                ));
+            }
+            crate::io::cleanup::keep(checkpoint.dir());
+            let exact = Exact::sweep(engine, &style, &mut image, &plan, &mut checkpoint, progress)?;
             save(exact.stats())?;
             let stats_seconds = started.elapsed().as_secs_f64();
             let (written, used) =
                 render.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
+            drop(exact);
+            crate::io::cleanup::release(checkpoint.dir());
+            checkpoint.remove()?;
             (written, used, stats_seconds)
         }
         StatsMode::Thumbnail(side) => {
@@ -271,6 +293,42 @@ pub fn stylize_file<E: Engine>(
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
+}
+
+/// Everything the scratch maps of an exact run depend on, as text: the input file's identity,
+/// the size and colour handling it is read with, the network, style, tile plan and engine. A
+/// checkpoint is reused only for the same description.
+fn run_description<E: Engine>(
+    input: &Path,
+    image: &InputImage,
+    engine: &E,
+    opts: &Options,
+    plan: &TilePlan,
+) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+    let path = std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?;
+    let style = serde_json::to_string(&opts.style).unwrap_or_default();
+    Ok(format!(
+        "input {} {} bytes mtime {}.{} inode {}:{}; read {}x{} {:?} {:?}; network {} {}; style {style}; plan {}x{} tile {} margin {}; engine {}",
+        path.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.dev(),
+        meta.ino(),
+        image.info().width,
+        image.info().height,
+        opts.size,
+        opts.colour,
+        engine.network().family,
+        engine.network().id(),
+        plan.padded_width,
+        plan.padded_height,
+        plan.tile,
+        plan.wrap_margin,
+        engine.name(),
+    ))
 }
 
 /// Opens `input` as a run with `opts` reads it: at the requested size and resolution.

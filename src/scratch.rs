@@ -1,5 +1,6 @@
 //! Scratch activations: planar f32 feature maps of a whole image at a reduced resolution, kept
-//! in unnamed temporary files and read and written one window at a time with positioned I/O.
+//! in named files (that a resumed run can find, see [`crate::stats::checkpoint`]) and read and written one
+//! window at a time with positioned I/O.
 //! Their pages live in the kernel's page cache, which the kernel can write back and reclaim, so
 //! the process's resident memory does not grow with the image (a whole-file memory map would be
 //! counted in the resident set as soon as it is touched).
@@ -11,28 +12,81 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::geom::Rect;
 
-/// One `channels × height × width` f32 feature map backed by a temporary file.
+/// One `channels × height × width` f32 feature map backed by a file.
 pub struct ScratchMap {
     file: File,
-    dir: PathBuf,
+    path: PathBuf,
     channels: usize,
     width: usize,
     height: usize,
 }
 
 impl ScratchMap {
-    /// Creates a zeroed map in a new unnamed temporary file under `dir`.
-    pub fn new(dir: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
-        let file = tempfile::tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    /// Creates a zeroed map in the named file `path` (replacing any), kept until removed.
+    pub fn create(path: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
         let bytes = (channels * width * height * 4) as u64;
-        file.set_len(bytes).map_err(|e| Error::io(dir, e))?;
+        file.set_len(bytes).map_err(|e| Error::io(path, e))?;
         Ok(Self {
             file,
-            dir: dir.into(),
+            path: path.into(),
             channels,
             width,
             height,
         })
+    }
+
+    /// Opens a map that [`ScratchMap::create`] made, if its file has this shape's size.
+    pub fn open(path: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let bytes = (channels * width * height * 4) as u64;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len != bytes {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!("{len} bytes, expected {bytes}")),
+            ));
+        }
+        Ok(Self {
+            file,
+            path: path.into(),
+            channels,
+            width,
+            height,
+        })
+    }
+
+    /// CRC-32 of the map's contents, read sequentially: detects a damaged map before reuse.
+    pub fn checksum(&self) -> Result<u32> {
+        const CHUNK: usize = 4 << 20;
+        let total = (self.channels * self.width * self.height * 4) as u64;
+        let mut buf = vec![0u8; CHUNK];
+        let mut crc = crc32fast::Hasher::new();
+        let mut at = 0u64;
+        while at < total {
+            let n = CHUNK.min((total - at) as usize);
+            self.file
+                .read_exact_at(&mut buf[..n], at)
+                .map_err(|e| Error::io(&self.path, e))?;
+            crc.update(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(crc.finalize())
+    }
+
+    /// Channels, width and height.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.width, self.height)
     }
 
     /// Channels of the map.
@@ -53,7 +107,7 @@ impl ScratchMap {
                 let row = &mut out[(c * rh + k) * rw..][..rw];
                 self.file
                     .read_exact_at(bytemuck::cast_slice_mut(row), self.offset(c, y, rect.x0))
-                    .map_err(|e| Error::io(&self.dir, e))?;
+                    .map_err(|e| Error::io(&self.path, e))?;
             }
         }
         Ok(out)
@@ -67,7 +121,7 @@ impl ScratchMap {
                 let row = &planar[(c * rh + k) * rw..][..rw];
                 self.file
                     .write_all_at(bytemuck::cast_slice(row), self.offset(c, y, rect.x0))
-                    .map_err(|e| Error::io(&self.dir, e))?;
+                    .map_err(|e| Error::io(&self.path, e))?;
             }
         }
         Ok(())

@@ -21,6 +21,27 @@ pub fn unregister(path: &Path) {
     live().retain(|p| p != path);
 }
 
+static KEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Records a folder of finished work that an interrupt must leave for `--resume`.
+pub fn keep(path: &Path) {
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.into());
+}
+
+/// Forgets a kept folder (its run finished and removed it).
+pub fn release(path: &Path) {
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| p != path);
+}
+
+/// The folders of finished work left for `--resume`.
+pub fn kept() -> Vec<PathBuf> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Removes every registered temporary file and folder (on an interrupt).
 pub fn remove_all() {
     for path in live().drain(..) {

@@ -12,9 +12,7 @@
 //! counted exactly once, so the statistics are those of the untiled network, and the last sweep
 //! leaves the maps from which [`Exact::render_core`] finishes any core of the image exactly.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
-
+use super::checkpoint::Checkpoint;
 use super::ImageSource;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -24,6 +22,7 @@ use crate::norm::{Accumulator, NetworkStats};
 use crate::progress::Progress;
 use crate::scratch::ScratchMap;
 use crate::tiling::TilePlan;
+use std::collections::{HashMap, HashSet};
 
 /// A tensor of the exact computation that may be kept in a scratch map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +31,16 @@ enum Slot {
     Raw(usize),
     /// Layer `i`'s input.
     Input(usize),
+}
+
+impl Slot {
+    /// The map's file name in a checkpoint folder.
+    fn file_name(self) -> String {
+        match self {
+            Slot::Raw(i) => format!("raw-{i}.f32"),
+            Slot::Input(i) => format!("input-{i}.f32"),
+        }
+    }
 }
 
 /// What a computation reads: a kept tensor, or the image itself.
@@ -169,13 +178,14 @@ pub struct Exact<'a, E: Engine> {
 
 impl<'a, E: Engine> Exact<'a, E> {
     /// Runs every sweep over the image and returns the statistics the untiled network would
-    /// compute, with the maps the render needs.
+    /// compute, with the maps the render needs. The maps live in `checkpoint`'s folder, which
+    /// records each finished sweep; the sweeps it already holds are not run again.
     pub fn sweep(
         engine: &'a E,
         style: &'a StyleAffine,
         input: &mut dyn ImageSource,
         plan: &TilePlan,
-        scratch_dir: &Path,
+        checkpoint: &mut Checkpoint,
         progress: &mut dyn Progress,
     ) -> Result<Self> {
         let net = engine.network();
@@ -189,15 +199,53 @@ impl<'a, E: Engine> Exact<'a, E> {
             stats: NetworkStats::empty(net.len()),
         };
         let sweeps = exact.schedule.sweeps.clone();
-        for (pos, &layer) in sweeps.iter().enumerate() {
+        let done = exact.resume(checkpoint)?;
+        if done > 0 {
+            progress.stage("statistics (resumed)", done * plan.len());
+            (0..done * plan.len()).for_each(|_| progress.step());
+        }
+        for (pos, &layer) in sweeps.iter().enumerate().skip(done) {
             progress.stage(
                 &format!("statistics {}/{}", pos + 1, sweeps.len()),
                 plan.len(),
             );
-            exact.sweep_layer(layer, input, plan, scratch_dir, progress)?;
+            exact.sweep_layer(layer, input, plan, checkpoint, progress)?;
             exact.drop_maps_after(pos);
+            let live: Vec<(String, &ScratchMap)> = exact
+                .maps
+                .iter()
+                .map(|(slot, map)| (slot.file_name(), map))
+                .collect();
+            checkpoint.record(pos + 1, &exact.stats, &live)?;
         }
         Ok(exact)
+    }
+
+    /// Takes over what `checkpoint` recorded: the finished sweeps' statistics and the maps still
+    /// needed after them. Returns the number of sweeps finished.
+    fn resume(&mut self, checkpoint: &Checkpoint) -> Result<usize> {
+        let done = checkpoint.sweeps_done().min(self.schedule.sweeps.len());
+        let Some(stats) = checkpoint.stats().filter(|_| done > 0) else {
+            return Ok(0);
+        };
+        self.stats = stats.clone();
+        for &layer in &self.schedule.sweeps[..done] {
+            self.ready.insert(Slot::Raw(layer));
+            self.ready.insert(Slot::Input(layer));
+        }
+        let needed: Vec<Slot> = self
+            .schedule
+            .kept
+            .iter()
+            .copied()
+            .filter(|slot| self.ready.contains(slot))
+            .filter(|slot| self.schedule.last_use.get(slot).is_some_and(|&l| l >= done))
+            .collect();
+        for slot in needed {
+            self.maps
+                .insert(slot, checkpoint.reopen(&slot.file_name())?);
+        }
+        Ok(done)
     }
 
     /// The statistics of every normalised layer.
@@ -212,7 +260,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         i: usize,
         input: &mut dyn ImageSource,
         plan: &TilePlan,
-        scratch_dir: &Path,
+        checkpoint: &Checkpoint,
         progress: &mut dyn Progress,
     ) -> Result<()> {
         let net = self.engine.network();
@@ -236,8 +284,9 @@ impl<'a, E: Engine> Exact<'a, E> {
         ] {
             if keep {
                 let (w, h) = self.extent_at(level);
+                let path = checkpoint.map_path(&slot.file_name());
                 self.maps
-                    .insert(slot, ScratchMap::new(scratch_dir, channels, w, h)?);
+                    .insert(slot, ScratchMap::create(&path, channels, w, h)?);
             }
         }
         let mut acc = Accumulator::default();

@@ -7,6 +7,7 @@
 //! runs the network on a downscaled copy (cheap, approximate), and [`StatsFile::load`] reads
 //! numbers saved by an earlier run.
 
+pub mod checkpoint;
 pub mod exact;
 pub mod thumbnail;
 

@@ -10,4 +10,5 @@ mod io;
 mod memory;
 mod models;
 mod poster;
+mod resume;
 mod tiling;
