@@ -88,6 +88,28 @@ pub trait RowSink {
     fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()>;
 }
 
+/// A file being written from finished rows: completed (and moved into place) by `finish`.
+pub trait RowFile: RowSink + Send {
+    /// Completes the file; returns where it now is.
+    fn finish(self: Box<Self>) -> Result<std::path::PathBuf>;
+}
+
+/// The tile rows of `plan` whose blended output reaches rows `y0 .. y1` (plan coordinates):
+/// the tiles a band of the output needs.
+pub fn tile_rows_touching(plan: &TilePlan, (y0, y1): (usize, usize)) -> std::ops::Range<usize> {
+    let axis = AxisWeights::new(&plan.y_edges, plan.feather);
+    let touches = |r: &usize| {
+        let (lo, w) = axis.span(*r);
+        lo < y1 && lo + w.len() > y0
+    };
+    let first = (0..plan.rows()).find(touches).unwrap_or(0);
+    let end = (0..plan.rows())
+        .rev()
+        .find(touches)
+        .map_or(first, |r| r + 1);
+    first..end
+}
+
 /// Passes on only the rows and columns of `content`, moved to the origin: the image inside a
 /// periodic plan's margins.
 pub struct Cropped<'a> {
@@ -143,6 +165,13 @@ impl Blender {
             band_y0: 0,
             band: Vec::new(),
         }
+    }
+
+    /// A blender that starts at tile row `first_row` (the rows above it are not wanted).
+    pub fn from_row(plan: &TilePlan, channels: usize, first_row: usize) -> Self {
+        let mut blender = Self::new(plan, channels);
+        blender.band_y0 = blender.y.span(first_row).0;
+        blender
     }
 
     fn row_len(&self) -> usize {

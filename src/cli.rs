@@ -27,7 +27,7 @@ use bigstyle::sheet::{contact_sheet, Cell};
 use bigstyle::stats::StatsMode;
 use bigstyle::stroke;
 use bigstyle::style_image::{self, StylePredictor};
-use bigstyle::tiling::TilePlan;
+use bigstyle::tiling::{Shard, TilePlan};
 use bigstyle::CpuBackend;
 
 /// Neural style transfer for huge images: tiled, seamless, in bounded memory.
@@ -55,6 +55,31 @@ enum Command {
     Proof(Box<ProofArgs>),
     /// A contact sheet: every built-in style (and any --style-image) on the image, numbered.
     Sheet(SheetArgs),
+    /// Assemble the parts of a sharded run (--shard I/N) into its output, byte for byte what
+    /// one machine would have written.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// The part files, in any order (OUT.shard-I-of-N).
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// Output (default: the -o the shards were run with).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Memory budget, e.g. 1GiB (default: half the available memory).
+    #[arg(long, value_name = "SIZE")]
+    mem_budget: Option<String>,
+    /// Never replace an existing output file.
+    #[arg(short = 'n', long)]
+    no_clobber: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -419,6 +444,8 @@ struct RunArgs {
     preserve_colour: bool,
     #[command(flatten)]
     size: SizeArgs,
+    #[command(flatten)]
+    shard: ShardArgs,
     /// Make the output a seamless repeat (wallpaper, fabric): the image's edges meet their
     /// opposite edges, as if it were one tile of an endless pattern. Needs a width and height
     /// that are multiples of 4.
@@ -444,6 +471,48 @@ struct RunArgs {
     /// Tell how colour is handled and which plan is used (on stderr).
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// Renders one band of the output into a part file, for `bigstyle merge`.
+#[derive(Debug, clap::Args)]
+struct ShardArgs {
+    /// Render only band I of N (0-based) into OUT.shard-I-of-N, for `bigstyle merge`; needs
+    /// --stats-file. `auto/N` takes I from SLURM_ARRAY_TASK_ID (less SLURM_ARRAY_TASK_MIN) or
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N|auto/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    Shard::parse(text, |name| std::env::var(name).ok())
+}
+
+fn merge(args: &MergeArgs) -> anyhow::Result<()> {
+    let budget = match &args.mem_budget {
+        Some(text) => parse_size(text)?,
+        None => default_budget(),
+    };
+    let mut progress = Bar::new(args.quiet, false);
+    let merged = bigstyle::merge::merge(
+        &args.parts,
+        args.output.as_deref(),
+        budget,
+        args.no_clobber,
+        &mut progress,
+    )?;
+    progress.bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_value(&merged)?);
+    } else if !args.quiet {
+        eprintln!(
+            "{} parts -> {} ({}x{})",
+            merged.parts,
+            merged.output.display(),
+            merged.width,
+            merged.height
+        );
+    }
+    Ok(())
 }
 
 /// The output's size: the input is resized (Lanczos-3) as it is read, before stylizing.
@@ -586,6 +655,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Proof(args)) => run_stylize(&args.run, Make::Proof(args.size)),
         Some(Command::Sheet(args)) => sheet(&args),
+        Some(Command::Merge(args)) => merge(&args),
         None => run_stylize(&cli.run, Make::Image),
     }
 }
@@ -939,6 +1009,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
         wrap: args.wrap,
         size: args.size.request(),
         resume: args.resume,
+        shard: args.shard.shard,
     })
 }
 

@@ -53,7 +53,7 @@ impl ColourModel {
 }
 
 /// ICC rendering intent of the conversions (with black point compensation where it applies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum RenderingIntent {
     /// Perceptual: compresses the whole gamut.
     Perceptual,
@@ -88,7 +88,7 @@ impl RenderingIntent {
 }
 
 /// How the input's colour is treated.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColourOptions {
     /// Intent of the ICC conversions.
     pub intent: RenderingIntent,

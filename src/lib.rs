@@ -26,6 +26,7 @@ pub mod geom;
 pub mod io;
 pub mod look;
 pub mod memory;
+pub mod merge;
 pub mod network;
 pub mod norm;
 pub mod pipeline;

@@ -15,12 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-use crate::blend::{Blender, Cropped};
+use crate::blend::{tile_rows_touching, Blender, Cropped, RowFile};
 use crate::colour::{ColourModel, ColourOptions};
 use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
+use crate::io::part::{PartHeader, PartWriter};
 use crate::io::resample::SizeRequest;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{paths, ImageInfo, InputImage, Output, Window};
@@ -33,7 +34,7 @@ use crate::stats::checkpoint::Checkpoint;
 use crate::stats::exact::{self, Exact};
 use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
-use crate::tiling::{Tile, TilePlan, MIN_TILE};
+use crate::tiling::{Shard, Tile, TilePlan, MIN_TILE};
 
 /// Default `--overlap` (px): more than the built-in networks' receptive field.
 pub const DEFAULT_OVERLAP: usize = 128;
@@ -80,6 +81,69 @@ pub struct Options {
     /// Continue an interrupted exact run from what it recorded (otherwise a leftover record
     /// is not trusted and is cleared).
     pub resume: bool,
+    /// Render only this band of the output, into a part file for `bigstyle merge`.
+    pub shard: Option<Shard>,
+}
+
+/// What `bigstyle merge` needs to write the output of a sharded run as the run itself would
+/// have: the input (its metadata gives the output's colour space, depth and resolution) and
+/// the output options. Carried in every part's header.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MergeJob {
+    /// The input image.
+    pub input: PathBuf,
+    /// The output the shards were run for.
+    pub output: PathBuf,
+    /// TIFF compression.
+    pub compression: Compression,
+    /// Gray input written as gray.
+    pub keep_gray: bool,
+    /// BigTIFF forced or forbidden.
+    pub bigtiff: Option<bool>,
+    /// JPEG quality.
+    pub quality: u8,
+    /// Colour handling of the input.
+    pub colour: ColourOptions,
+    /// Size and resolution the input was read at.
+    pub size: SizeRequest,
+}
+
+impl MergeJob {
+    /// The job of a run of `opts` from `input` to `output`.
+    pub fn new(input: &Path, output: &Path, opts: &Options) -> Result<Self> {
+        Ok(Self {
+            input: std::fs::canonicalize(input).map_err(|e| Error::io(input, e))?,
+            output: output.into(),
+            compression: opts.compression,
+            keep_gray: opts.keep_gray,
+            bigtiff: opts.bigtiff,
+            quality: opts.quality,
+            colour: opts.colour,
+            size: opts.size,
+        })
+    }
+
+    /// The options that write the output as the sharded run would have, within `mem_budget`.
+    pub fn options(&self, mem_budget: u64, no_clobber: bool) -> Options {
+        Options {
+            compression: self.compression,
+            keep_gray: self.keep_gray,
+            bigtiff: self.bigtiff,
+            quality: self.quality,
+            colour: self.colour,
+            size: self.size,
+            mem_budget,
+            no_clobber,
+            ..Options::default()
+        }
+    }
+}
+
+/// Where a shard writes its band: `OUT.shard-I-of-N` beside the output.
+pub fn part_path(output: &Path, shard: Shard) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(format!(".shard-{}-of-{}", shard.index, shard.count));
+    PathBuf::from(name)
 }
 
 impl Default for Options {
@@ -102,6 +166,7 @@ impl Default for Options {
             wrap: false,
             size: SizeRequest::default(),
             resume: false,
+            shard: None,
         }
     }
 }
@@ -199,6 +264,11 @@ pub fn stylize_file<E: Engine>(
     };
 
     warn_about_overlap(&plan, opts, progress);
+    if opts.shard.is_some() && !matches!(opts.stats, StatsMode::File(_)) {
+        return Err(Error::InvalidOption(
+            "--shard needs --stats-file: every shard must use the statistics of the whole image (save them with --save-stats from an exact or thumbnail run)".into(),
+        ));
+    }
     let one_window = plan.len() == 1 && !plan.is_periodic();
     progress.total(match &opts.stats {
         StatsMode::Exact if one_window => 1,
@@ -207,10 +277,18 @@ pub fn stylize_file<E: Engine>(
         StatsMode::File(_) => plan.len(),
     });
     let started = Instant::now();
+    let part = match opts.shard {
+        Some(shard) => Some(part_header(
+            input, output, opts, shard, &image, engine, &plan,
+        )?),
+        None => None,
+    };
+    let destination = opts.shard.map(|shard| part_path(output, shard));
     let render = Render {
         spec: &spec,
-        output,
+        output: destination.as_deref().unwrap_or(output),
         look: opts.look,
+        part: part.as_ref(),
     };
     let (written, used, stats_seconds) = match &opts.stats {
         // One window holds the whole image: the network's own instance statistics are the
@@ -280,7 +358,7 @@ pub fn stylize_file<E: Engine>(
         width: info.width,
         height: info.height,
         storage: info.storage.clone(),
-        written: Written::of(output, &spec)?,
+        written: Written::of_file(output, render.output, &spec)?,
         colour,
         network: net.family.clone(),
         tile: used.tile,
@@ -329,6 +407,43 @@ fn run_description<E: Engine>(
         plan.wrap_margin,
         engine.name(),
     ))
+}
+
+/// The header of `shard`'s part: the rows it holds, what every part of the run must share
+/// (the run's description and its statistics file), and the merge job.
+fn part_header<E: Engine>(
+    input: &Path,
+    output: &Path,
+    opts: &Options,
+    shard: Shard,
+    image: &InputImage,
+    engine: &E,
+    plan: &TilePlan,
+) -> Result<PartHeader> {
+    let info = image.info();
+    let stats = match &opts.stats {
+        StatsMode::File(path) => std::fs::read(path).map_err(|e| Error::io(path, e))?,
+        _ => Vec::new(),
+    };
+    let run = format!(
+        "{}; overlap {}; look {:?}; statistics crc {:08x}",
+        run_description(input, image, engine, opts, plan)?,
+        plan.overlap,
+        opts.look,
+        crc32fast::hash(&stats)
+    );
+    let job = MergeJob::new(input, output, opts)?;
+    Ok(PartHeader {
+        run,
+        index: shard.index,
+        count: shard.count,
+        width: info.width,
+        height: info.height,
+        // What the output format keeps of alpha decides; the render sets it.
+        channels: 3 + usize::from(info.layout.has_alpha()),
+        rows: plan.shard_rows(shard, info.height),
+        job: serde_json::to_value(&job).map_err(|e| Error::io(output, e.into()))?,
+    })
 }
 
 /// Opens `input` as a run with `opts` reads it: at the requested size and resolution.
@@ -468,7 +583,12 @@ pub struct Written {
 impl Written {
     /// Describes the file at `path` written with `spec`.
     pub fn of(path: &Path, spec: &OutputSpec) -> Result<Self> {
-        let format = Format::of(path)?;
+        Self::of_file(path, path, spec)
+    }
+
+    /// Describes the file `on_disk` holding (part of) the output `output` written with `spec`.
+    pub fn of_file(output: &Path, on_disk: &Path, spec: &OutputSpec) -> Result<Self> {
+        let format = Format::of(output)?;
         let compression = match format {
             Format::Tiff => format!("{:?}", spec.compression).to_lowercase(),
             Format::Png => "deflate".into(),
@@ -487,8 +607,8 @@ impl Written {
                 .as_ref()
                 .and_then(crate::io::metadata::dots_per_inch)
                 .map(|(x, y)| [x, y]),
-            bytes: std::fs::metadata(path)
-                .map_err(|e| Error::io(path, e))?
+            bytes: std::fs::metadata(on_disk)
+                .map_err(|e| Error::io(on_disk, e))?
                 .len(),
         })
     }
@@ -680,6 +800,8 @@ struct Render<'a> {
     spec: &'a OutputSpec,
     output: &'a Path,
     look: Look,
+    /// For a shard: its part's header (the rows it holds); `None` renders the whole output.
+    part: Option<&'a PartHeader>,
 }
 
 impl Render<'_> {
@@ -734,16 +856,38 @@ impl Render<'_> {
         renderer: &dyn TileRenderer,
         progress: &mut dyn Progress,
     ) -> Result<PathBuf> {
-        let mut out = Output::create(self.output, self.spec.clone())?;
+        let content = plan.content();
+        let (mut out, wanted): (Box<dyn RowFile>, _) = match self.part {
+            None => (
+                Box::new(Output::create(self.output, self.spec.clone())?),
+                (0, plan.padded_height),
+            ),
+            Some(h) => {
+                // The part holds the rows as the writer would get them: what the format keeps.
+                let header = PartHeader {
+                    channels: if self.spec.alpha { 4 } else { 3 },
+                    ..h.clone()
+                };
+                let origin = (content.x0, content.y0);
+                (
+                    Box::new(PartWriter::create(self.output, header, origin)?),
+                    (content.y0 + h.rows.0, content.y0 + h.rows.1),
+                )
+            }
+        };
+        let tile_rows = tile_rows_touching(plan, wanted);
         let channels = if self.spec.alpha { 4 } else { 3 };
         // The input under each tile is read where the renderer needs it, or where the look or
         // the alpha channel does.
         let under_needed = self.spec.alpha || !self.look.is_identity();
         let reads: Vec<(Tile, Option<Rect>)> = plan
             .tiles()
+            .filter(|t| tile_rows.contains(&t.row))
             .map(|t| (t, renderer.window(&t).or(under_needed.then_some(t.window))))
             .collect();
-        progress.stage("stylizing", plan.len());
+        progress.stage("stylizing", reads.len());
+        // A periodic plan's margins are not written (a part writer keeps only its rows anyway).
+        let crop = plan.is_periodic() && self.part.is_none();
         std::thread::scope(|scope| {
             let (read_tx, read_rx) = sync_channel::<Result<(Tile, Option<Read>)>>(QUEUE_DEPTH);
             let (result_tx, results) = sync_channel::<(Tile, Vec<f32>)>(QUEUE_DEPTH);
@@ -758,16 +902,16 @@ impl Render<'_> {
                     }
                 }
             });
-            let writer = scope.spawn(move || -> Result<Output> {
-                let mut blender = Blender::new(plan, channels);
-                let content = plan.content();
+            let writer = scope.spawn(move || -> Result<Box<dyn RowFile>> {
+                let mut blender = Blender::from_row(plan, channels, tile_rows.start);
                 for (tile, planar) in results {
                     blender.add_tile(&tile, &planar);
                     if tile.col + 1 == plan.cols() {
-                        if plan.is_periodic() {
-                            blender.finish_row(tile.row, &mut Cropped::new(&mut out, content))?;
+                        if crop {
+                            blender
+                                .finish_row(tile.row, &mut Cropped::new(out.as_mut(), content))?;
                         } else {
-                            blender.finish_row(tile.row, &mut out)?;
+                            blender.finish_row(tile.row, out.as_mut())?;
                         }
                     }
                 }

@@ -211,6 +211,90 @@ impl TilePlan {
     }
 }
 
+/// One of `count` row bands of an output, rendered on its own (`--shard I/N`) and assembled
+/// with the others by `bigstyle merge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which band, 0-based.
+    pub index: usize,
+    /// How many bands.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` (0 ≤ I < N), or `auto/N`, which takes I from the environment of a job
+    /// array: `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`, so arrays may start at 1) or
+    /// Kubernetes' `JOB_COMPLETION_INDEX`. `env` looks a variable up.
+    pub fn parse(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Self, String> {
+        let (index, count) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text}: expected I/N or auto/N, e.g. 0/4"))?;
+        let number = |s: &str, what: &str| -> std::result::Result<usize, String> {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{text}: {what} {s:?} is not a whole number"))
+        };
+        let count = number(count, "the shard count")?;
+        let index = if index == "auto" {
+            Self::index_from_env(&env).ok_or_else(|| {
+                format!("{text}: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set")
+            })??
+        } else {
+            number(index, "the shard index")?
+        };
+        if count == 0 || index >= count {
+            return Err(format!("{text}: the shard index must be 0 to N-1 and N at least 1 (got shard {index} of {count})"));
+        }
+        Ok(Self { index, count })
+    }
+
+    fn index_from_env(
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Option<std::result::Result<usize, String>> {
+        let parse = |name: &str, value: String| {
+            value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{name}={value} is not a whole number"))
+        };
+        if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
+            let min = env("SLURM_ARRAY_TASK_MIN")
+                .map(|m| parse("SLURM_ARRAY_TASK_MIN", m))
+                .unwrap_or(Ok(0));
+            return Some(parse("SLURM_ARRAY_TASK_ID", id).and_then(|id| {
+                let min = min?;
+                id.checked_sub(min).ok_or_else(|| {
+                    format!("SLURM_ARRAY_TASK_ID={id} is below SLURM_ARRAY_TASK_MIN={min}")
+                })
+            }));
+        }
+        env("JOB_COMPLETION_INDEX").map(|v| parse("JOB_COMPLETION_INDEX", v))
+    }
+}
+
+impl TilePlan {
+    /// The image rows (`first .. end`, image coordinates) of `shard` of a `height`-row image:
+    /// the plan's tile rows split into `count` runs as even as possible, so that band edges lie
+    /// on the tile grid and every band's tiles are its own but for one row of neighbours.
+    pub fn shard_rows(&self, shard: Shard, height: usize) -> (usize, usize) {
+        let top = self.content().y0;
+        let edge = |i: usize| -> usize {
+            if i == 0 {
+                return 0;
+            }
+            if i == shard.count {
+                return height;
+            }
+            let row = (i * self.rows()).div_ceil(shard.count);
+            self.y_edges[row].saturating_sub(top).min(height)
+        };
+        (edge(shard.index), edge(shard.index + 1))
+    }
+}
+
 /// Feather half-width: as wide as possible while both neighbours keep full context; without
 /// enough overlap for that, half the overlap. Never more than half a tile.
 fn feather_half_width(tile: usize, overlap: usize, radius: usize) -> usize {
@@ -297,6 +381,39 @@ mod tests {
         assert_eq!(
             TilePlan::new(1001, 600, 256, 128, G).unwrap().content(),
             Rect::of_size(1004, 600)
+        );
+    }
+
+    #[test]
+    fn shards_cover_the_image_on_tile_edges() {
+        let none = |_: &str| None;
+        let plan = TilePlan::new(1000, 1001, 256, 128, G).unwrap();
+        for count in [1, 2, 3, 4, 7] {
+            let mut next = 0;
+            for index in 0..count {
+                let (a, b) = plan.shard_rows(Shard { index, count }, 1001);
+                assert_eq!(a, next);
+                assert!(a <= b && (a == 0 || plan.y_edges.contains(&a)));
+                next = b;
+            }
+            assert_eq!(next, 1001);
+        }
+        assert_eq!(Shard::parse("2/4", none), Ok(Shard { index: 2, count: 4 }));
+        assert!(Shard::parse("4/4", none).is_err());
+        assert!(Shard::parse("auto/4", none).is_err());
+        let slurm = |k: &str| match k {
+            "SLURM_ARRAY_TASK_ID" => Some("3".to_string()),
+            "SLURM_ARRAY_TASK_MIN" => Some("1".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            Shard::parse("auto/4", slurm),
+            Ok(Shard { index: 2, count: 4 })
+        );
+        let k8s = |k: &str| (k == "JOB_COMPLETION_INDEX").then(|| "1".to_string());
+        assert_eq!(
+            Shard::parse("auto/2", k8s),
+            Ok(Shard { index: 1, count: 2 })
         );
     }
 

@@ -5,6 +5,7 @@ pub mod cleanup;
 pub mod metadata;
 pub mod output;
 mod palette;
+pub mod part;
 pub mod paths;
 pub mod reader;
 pub mod resample;

@@ -8,7 +8,7 @@ use image::ImageEncoder;
 
 use super::metadata;
 use super::tiff_out::{quantize_row, Compression, MappedTiff, OutputSpec, StreamedTiff};
-use crate::blend::RowSink;
+use crate::blend::{RowFile, RowSink};
 use crate::colour::ColourModel;
 use crate::error::{Error, Result};
 
@@ -115,6 +115,12 @@ impl Output {
             Self::Png(p) => p.finish(),
             Self::Encoded(e) => e.finish(),
         }
+    }
+}
+
+impl RowFile for Output {
+    fn finish(self: Box<Self>) -> Result<PathBuf> {
+        Output::finish(*self)
     }
 }
 

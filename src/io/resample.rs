@@ -24,7 +24,7 @@ const CM_PER_INCH: f64 = 2.54;
 
 /// The size the output is made at: a width and/or height in pixels, or a print size at a
 /// resolution; with none, the input's own size (a `dpi` alone only retags the resolution).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SizeRequest {
     /// Width in pixels.
     pub width: Option<usize>,

@@ -19,7 +19,7 @@ use crate::colour::{ColourModel, OutputColour};
 use crate::error::{Error, Result};
 
 /// Compression of TIFF output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Compression {
     /// Uncompressed, written through memory maps.
     None,
@@ -154,7 +154,7 @@ pub fn quantize_row(src: &[f32], src_channels: usize, spec: &OutputSpec, dst: &m
     }
 }
 
-pub(super) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
+pub(crate) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -175,7 +175,7 @@ pub(super) fn temp_beside(dest: &Path) -> Result<NamedTempFile> {
     Ok(temp)
 }
 
-pub(super) fn persist(temp: NamedTempFile, dest: &Path) -> Result<PathBuf> {
+pub(crate) fn persist(temp: NamedTempFile, dest: &Path) -> Result<PathBuf> {
     temp.as_file().sync_data().map_err(|e| Error::io(dest, e))?;
     let path = temp.path().to_path_buf();
     temp.persist(dest).map_err(|e| Error::io(dest, e.error))?;

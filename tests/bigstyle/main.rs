@@ -2,6 +2,7 @@
 
 mod arbitrary;
 mod cli;
+mod cluster;
 mod colour;
 mod common;
 mod formats;

@@ -1,0 +1,185 @@
+//! Part files: one shard's band of the blended output, as the rows the output writer would have
+//! been given (f32 samples, before quantising), so that assembling the parts in order and
+//! writing them is the same computation as a one-machine run, byte for byte.
+//!
+//! Layout: the magic line `BIGSTYLE-PART1\n`, the header's length (u64, little-endian), the
+//! header (JSON), then the rows, `width × channels` f32 little-endian samples each. Written to
+//! a temporary file beside the destination and renamed when complete, like every output.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
+
+use super::tiff_out::{persist, temp_beside};
+use crate::blend::{RowFile, RowSink};
+use crate::error::{Error, Result};
+
+const MAGIC: &[u8] = b"BIGSTYLE-PART1\n";
+
+/// What a part holds and what it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartHeader {
+    /// The run the part belongs to: every part of one output carries the same text.
+    pub run: String,
+    /// This part's index, 0-based.
+    pub index: usize,
+    /// Number of parts of the output.
+    pub count: usize,
+    /// Image width (px): the length of each row.
+    pub width: usize,
+    /// Image height (px).
+    pub height: usize,
+    /// Samples per pixel in the rows (3, or 4 with alpha).
+    pub channels: usize,
+    /// The image rows held, `first .. end`.
+    pub rows: (usize, usize),
+    /// What the merge needs to write the output (defined by the caller).
+    pub job: serde_json::Value,
+}
+
+/// Writes one part from blended rows given in plan coordinates.
+pub struct PartWriter {
+    dest: PathBuf,
+    temp: NamedTempFile,
+    out: BufWriter<File>,
+    header: PartHeader,
+    /// Plan coordinates of image column 0 and row 0.
+    origin: (usize, usize),
+    written: usize,
+}
+
+impl PartWriter {
+    /// Starts the part `dest`; rows and columns arrive in plan coordinates, in which the image
+    /// starts at `origin`.
+    pub fn create(dest: &Path, header: PartHeader, origin: (usize, usize)) -> Result<Self> {
+        let temp = temp_beside(dest)?;
+        let file = temp.as_file().try_clone().map_err(|e| Error::io(dest, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let text = serde_json::to_vec(&header).map_err(|e| Error::io(dest, e.into()))?;
+        out.write_all(MAGIC)
+            .and_then(|()| out.write_all(&(text.len() as u64).to_le_bytes()))
+            .and_then(|()| out.write_all(&text))
+            .map_err(|e| Error::io(dest, e))?;
+        Ok(Self {
+            dest: dest.into(),
+            temp,
+            out,
+            header,
+            origin,
+            written: 0,
+        })
+    }
+}
+
+impl RowSink for PartWriter {
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        let h = &self.header;
+        let (first, end) = (self.origin.1 + h.rows.0, self.origin.1 + h.rows.1);
+        let n = rows.len() / (width * channels);
+        let x0 = self.origin.0 * channels;
+        for y in y0.max(first)..(y0 + n).min(end) {
+            let row = &rows[(y - y0) * width * channels..][x0..x0 + h.width * channels];
+            self.out
+                .write_all(bytemuck::cast_slice(&to_le(row)))
+                .map_err(|e| Error::io(&self.dest, e))?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+impl RowFile for PartWriter {
+    fn finish(self: Box<Self>) -> Result<PathBuf> {
+        let Self {
+            dest,
+            temp,
+            mut out,
+            header,
+            written,
+            ..
+        } = *self;
+        if written != header.rows.1 - header.rows.0 {
+            return Err(Error::io(&dest, std::io::Error::other("missing rows")));
+        }
+        out.flush().map_err(|e| Error::io(&dest, e))?;
+        drop(out);
+        persist(temp, &dest)
+    }
+}
+
+/// Samples in little-endian order (a copy only on big-endian machines).
+fn to_le(row: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(row)
+    } else {
+        std::borrow::Cow::Owned(
+            row.iter()
+                .map(|v| f32::from_bits(v.to_bits().swap_bytes()))
+                .collect(),
+        )
+    }
+}
+
+/// Reads a part's header, then its rows in order.
+pub struct PartReader {
+    path: PathBuf,
+    input: BufReader<File>,
+    /// The part's header.
+    pub header: PartHeader,
+}
+
+impl PartReader {
+    /// Opens a part and reads its header; anything else than a complete part is an error.
+    pub fn open(path: &Path) -> Result<Self> {
+        let bad = |reason: &str| Error::Decode {
+            path: path.into(),
+            reason: format!("not a bigstyle part file ({reason})"),
+        };
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let mut magic = vec![0u8; MAGIC.len()];
+        let mut size = [0u8; 8];
+        input
+            .read_exact(&mut magic)
+            .and_then(|()| input.read_exact(&mut size))
+            .map_err(|_| bad("too short"))?;
+        if magic != MAGIC {
+            return Err(bad("no part signature"));
+        }
+        let size = u64::from_le_bytes(size);
+        if size > len {
+            return Err(bad("header past the end"));
+        }
+        let mut text = vec![0u8; size as usize];
+        input.read_exact(&mut text).map_err(|_| bad("too short"))?;
+        let header: PartHeader = serde_json::from_slice(&text).map_err(|e| bad(&e.to_string()))?;
+        let rows = header.rows.1.saturating_sub(header.rows.0) as u64;
+        let body = rows * (header.width * header.channels * 4) as u64;
+        if len != MAGIC.len() as u64 + 8 + size + body {
+            return Err(bad("its size does not match its header: truncated?"));
+        }
+        Ok(Self {
+            path: path.into(),
+            input,
+            header,
+        })
+    }
+
+    /// The next `rows` rows (interleaved f32).
+    pub fn read_rows(&mut self, rows: usize) -> Result<Vec<f32>> {
+        let mut values = vec![0.0f32; rows * self.header.width * self.header.channels];
+        self.input
+            .read_exact(bytemuck::cast_slice_mut(&mut values))
+            .map_err(|e| Error::io(&self.path, e))?;
+        if cfg!(target_endian = "big") {
+            for v in &mut values {
+                *v = f32::from_bits(v.to_bits().swap_bytes());
+            }
+        }
+        Ok(values)
+    }
+}
