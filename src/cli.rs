@@ -24,6 +24,7 @@ use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, Style
 use bigstyle::pipeline::{stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
 use bigstyle::sheet::{contact_sheet, Cell};
+use bigstyle::stats::team::Team;
 use bigstyle::stats::StatsMode;
 use bigstyle::stroke;
 use bigstyle::style_image::{self, StylePredictor};
@@ -446,6 +447,11 @@ struct RunArgs {
     size: SizeArgs,
     #[command(flatten)]
     shard: ShardArgs,
+    /// Compute the exact statistics with the other processes of an MPI job (`mpirun -n R
+    /// bigstyle --mpi …`): each rank sweeps a band of rows, the moments are reduced across
+    /// ranks, rank 0 writes the output. Needs a build with `--features mpi`.
+    #[arg(long)]
+    mpi: bool,
     /// Make the output a seamless repeat (wallpaper, fabric): the image's edges meet their
     /// opposite edges, as if it were one tile of an endless pattern. Needs a width and height
     /// that are multiples of 4.
@@ -660,12 +666,73 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+thread_local! {
+    /// The MPI job this process belongs to (`--mpi`); MPI is used from the main thread only.
+    static TEAM: std::cell::RefCell<Option<std::sync::Arc<dyn Team>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Joins the MPI job (`--mpi`), or says that this build cannot.
+#[cfg(feature = "mpi")]
+fn join_team() -> anyhow::Result<std::sync::Arc<dyn Team>> {
+    Ok(std::sync::Arc::new(bigstyle::mpi_team::MpiTeam::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn join_team() -> anyhow::Result<std::sync::Arc<dyn Team>> {
+    anyhow::bail!("--mpi: this bigstyle was built without MPI (build it with --features mpi)")
+}
+
+/// One image stylized by every process of an MPI job: each its band, rank 0 merges. An error
+/// on any rank ends the whole job (the others would wait for it forever).
+fn run_team(args: &RunArgs, make: Make) -> anyhow::Result<()> {
+    if !matches!(make, Make::Image) || args.inputs.len() != 1 {
+        anyhow::bail!("--mpi stylizes one image");
+    }
+    let team = join_team()?;
+    TEAM.with(|t| *t.borrow_mut() = Some(team.clone()));
+    let input = &args.inputs[0];
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(input, "styled.tif"));
+    let outcome = (|| -> anyhow::Result<()> {
+        let (budget, colour) = (budget(&args.plan)?, args.colour.options());
+        let (net, style) = args.network.network(input, budget, &colour)?;
+        with_engine(args.plan.device, net, |e| {
+            let summary = stylize(e, &style, input, Some(output.clone()), args, make)?;
+            let mut progress = Bar::new(true, false);
+            let merged = bigstyle::merge::merge_team(
+                team.as_ref(),
+                &output,
+                budget,
+                args.no_clobber,
+                &mut progress,
+            )?;
+            if merged.is_some() {
+                report(&summary, &style, args)?;
+            }
+            Ok(())
+        })
+    })();
+    if let Err(e) = &outcome {
+        eprintln!("error: rank {}: {}", team.rank(), one_line(e));
+        if team.size() > 1 {
+            team.abort(1);
+        }
+    }
+    TEAM.with(|t| t.borrow_mut().take());
+    outcome.map_err(|e| anyhow::anyhow!("{}", one_line(&e)))
+}
+
 /// Stylizes (or proofs) the input of `args`, or each of its inputs in a batch.
 fn run_stylize(args: &RunArgs, make: Make) -> anyhow::Result<()> {
     let first = args
         .inputs
         .first()
         .context("no input image given (see --help)")?;
+    if args.mpi {
+        return run_team(args, make);
+    }
     if batch::is_batch(&args.inputs, args.output.as_deref()) {
         return run_batch(args, make);
     }
@@ -1010,6 +1077,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
         size: args.size.request(),
         resume: args.resume,
         shard: args.shard.shard,
+        team: TEAM.with(|t| t.borrow().clone()),
     })
 }
 

@@ -27,6 +27,8 @@ pub mod io;
 pub mod look;
 pub mod memory;
 pub mod merge;
+#[cfg(feature = "mpi")]
+pub mod mpi_team;
 pub mod network;
 pub mod norm;
 pub mod pipeline;

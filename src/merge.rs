@@ -10,8 +10,12 @@ use crate::blend::RowSink;
 use crate::error::{Error, Result};
 use crate::io::part::PartReader;
 use crate::io::Output;
-use crate::pipeline::{check_paths, open_input, output_spec, MergeJob, OutputPlan, Written};
+use crate::pipeline::{
+    check_paths, open_input, output_spec, part_path, MergeJob, OutputPlan, Written,
+};
 use crate::progress::Progress;
+use crate::stats::team::Team;
+use crate::tiling::Shard;
 
 /// Rows handed to the writer at once are kept under this many bytes.
 const CHUNK_BYTES: usize = 8 << 20;
@@ -90,6 +94,37 @@ pub fn merge(
         width: first.width,
         height: first.height,
     })
+}
+
+/// After a team's run, in which every process wrote the part of its band: process 0 merges the
+/// parts into `output` and removes them (the other processes return `None` at once).
+pub fn merge_team(
+    team: &dyn Team,
+    output: &Path,
+    mem_budget: u64,
+    no_clobber: bool,
+    progress: &mut dyn Progress,
+) -> Result<Option<Merged>> {
+    team.barrier();
+    if team.rank() != 0 {
+        return Ok(None);
+    }
+    let parts: Vec<PathBuf> = (0..team.size())
+        .map(|index| {
+            part_path(
+                output,
+                Shard {
+                    index,
+                    count: team.size(),
+                },
+            )
+        })
+        .collect();
+    let merged = merge(&parts, Some(output), mem_budget, no_clobber, progress)?;
+    for part in &parts {
+        std::fs::remove_file(part).map_err(|e| Error::io(part, e))?;
+    }
+    Ok(Some(merged))
 }
 
 /// Every part belongs to the same run, each index appears once, and their rows tile the image.

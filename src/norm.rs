@@ -59,6 +59,22 @@ impl Accumulator {
         self.count = total;
     }
 
+    /// The moments merged so far (`channels` zeros when nothing was merged).
+    pub fn moments(&self, channels: usize) -> Moments {
+        if self.count == 0.0 {
+            return Moments {
+                count: 0.0,
+                mean: vec![0.0; channels],
+                m2: vec![0.0; channels],
+            };
+        }
+        Moments {
+            count: self.count,
+            mean: self.mean.clone(),
+            m2: self.m2.clone(),
+        }
+    }
+
     /// The reduced statistics (biased variance, as instance norm uses).
     pub fn finish(&self) -> LayerStats {
         LayerStats {

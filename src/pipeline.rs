@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::blend::{tile_rows_touching, Blender, Cropped, RowFile};
@@ -32,6 +33,7 @@ use crate::norm::NetworkStats;
 use crate::progress::Progress;
 use crate::stats::checkpoint::Checkpoint;
 use crate::stats::exact::{self, Exact};
+use crate::stats::team::Team;
 use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
 use crate::tiling::{Shard, Tile, TilePlan, MIN_TILE};
@@ -83,6 +85,9 @@ pub struct Options {
     pub resume: bool,
     /// Render only this band of the output, into a part file for `bigstyle merge`.
     pub shard: Option<Shard>,
+    /// Processes computing the exact statistics together (`--mpi`): this one sweeps and
+    /// renders its band, into a part file for [`crate::merge::merge_team`].
+    pub team: Option<Arc<dyn Team>>,
 }
 
 /// What `bigstyle merge` needs to write the output of a sharded run as the run itself would
@@ -167,6 +172,7 @@ impl Default for Options {
             size: SizeRequest::default(),
             resume: false,
             shard: None,
+            team: None,
         }
     }
 }
@@ -264,12 +270,14 @@ pub fn stylize_file<E: Engine>(
     };
 
     warn_about_overlap(&plan, opts, progress);
+    let team = opts.team.as_deref();
+    check_team(team, opts, &plan)?;
     if opts.shard.is_some() && !matches!(opts.stats, StatsMode::File(_)) {
         return Err(Error::InvalidOption(
             "--shard needs --stats-file: every shard must use the statistics of the whole image (save them with --save-stats from an exact or thumbnail run)".into(),
         ));
     }
-    let one_window = plan.len() == 1 && !plan.is_periodic();
+    let one_window = plan.len() == 1 && !plan.is_periodic() && team.is_none();
     progress.total(match &opts.stats {
         StatsMode::Exact if one_window => 1,
         StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len(),
@@ -277,13 +285,17 @@ pub fn stylize_file<E: Engine>(
         StatsMode::File(_) => plan.len(),
     });
     let started = Instant::now();
-    let part = match opts.shard {
+    let shard = opts.shard.or(team.map(|t| Shard {
+        index: t.rank(),
+        count: t.size(),
+    }));
+    let part = match shard {
         Some(shard) => Some(part_header(
             input, output, opts, shard, &image, engine, &plan,
         )?),
         None => None,
     };
-    let destination = opts.shard.map(|shard| part_path(output, shard));
+    let destination = shard.map(|shard| part_path(output, shard));
     let render = Render {
         spec: &spec,
         output: destination.as_deref().unwrap_or(output),
@@ -303,7 +315,10 @@ pub fn stylize_file<E: Engine>(
             let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
             let estimate = memory::estimate(&info, plan.tile, opts.overlap, bpp).total();
             check_scratch(&dir, net, &plan, estimate, opts.mem_budget)?;
-            let run = run_description(input, &image, engine, opts, &plan)?;
+            let mut run = run_description(input, &image, engine, opts, &plan)?;
+            if let Some(t) = team {
+                run.push_str(&format!("; rank {} of {}", t.rank(), t.size()));
+            }
             let (mut checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume)?;
             if let Some(why) = damaged {
                 progress.warn(&format!("not resuming ({why}): starting over"));
@@ -317,8 +332,18 @@ pub fn stylize_file<E: Engine>(
                 ));
             }
             crate::io::cleanup::keep(checkpoint.dir());
-            let exact = Exact::sweep(engine, &style, &mut image, &plan, &mut checkpoint, progress)?;
-            save(exact.stats())?;
+            let exact = Exact::sweep(
+                engine,
+                &style,
+                &mut image,
+                &plan,
+                &mut checkpoint,
+                team,
+                progress,
+            )?;
+            if team.is_none_or(|t| t.rank() == 0) {
+                save(exact.stats())?;
+            }
             let stats_seconds = started.elapsed().as_secs_f64();
             let (written, used) =
                 render.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
@@ -407,6 +432,36 @@ fn run_description<E: Engine>(
         plan.wrap_margin,
         engine.name(),
     ))
+}
+
+/// What a team run needs: exact statistics, no other split, nothing to resume, and bands tall
+/// enough that every halo comes from the next process.
+fn check_team(team: Option<&dyn Team>, opts: &Options, plan: &TilePlan) -> Result<()> {
+    let Some(team) = team else {
+        return Ok(());
+    };
+    let refuse = |text: &str| Err(Error::InvalidOption(format!("--mpi {text}")));
+    if opts.stats != StatsMode::Exact {
+        return refuse("computes exact statistics: it does not combine with --stats thumbnail or --stats-file (use --shard for those)");
+    }
+    if opts.shard.is_some() || opts.resume {
+        return refuse("does not combine with --shard or --resume");
+    }
+    let g = plan.geometry;
+    let need = g.receptive_radius + 2 * g.stride;
+    for index in 0..team.size() {
+        let rows = plan.shard_tile_rows(Shard {
+            index,
+            count: team.size(),
+        });
+        if rows.is_empty() || plan.y_edges[rows.end] - plan.y_edges[rows.start] < need {
+            return refuse(&format!(
+                "with {} processes: a band of this image would have fewer than {need} rows (the network's reach); use fewer processes or a smaller --tile",
+                team.size()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The header of `shard`'s part: the rows it holds, what every part of the run must share

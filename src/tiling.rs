@@ -281,17 +281,24 @@ impl TilePlan {
     /// on the tile grid and every band's tiles are its own but for one row of neighbours.
     pub fn shard_rows(&self, shard: Shard, height: usize) -> (usize, usize) {
         let top = self.content().y0;
-        let edge = |i: usize| -> usize {
-            if i == 0 {
-                return 0;
+        let tile_rows = self.shard_tile_rows(shard);
+        let edge = |i: usize, row: usize| -> usize {
+            match i {
+                0 => 0,
+                i if i == shard.count => height,
+                _ => self.y_edges[row].saturating_sub(top).min(height),
             }
-            if i == shard.count {
-                return height;
-            }
-            let row = (i * self.rows()).div_ceil(shard.count);
-            self.y_edges[row].saturating_sub(top).min(height)
         };
-        (edge(shard.index), edge(shard.index + 1))
+        (
+            edge(shard.index, tile_rows.start),
+            edge(shard.index + 1, tile_rows.end),
+        )
+    }
+
+    /// The tile rows `shard` owns: the plan's rows split into `count` runs as even as possible.
+    pub fn shard_tile_rows(&self, shard: Shard) -> std::ops::Range<usize> {
+        let split = |i: usize| (i * self.rows()).div_ceil(shard.count);
+        split(shard.index)..split(shard.index + 1)
     }
 }
 

@@ -13,6 +13,7 @@
 //! leaves the maps from which [`Exact::render_core`] finishes any core of the image exactly.
 
 use super::checkpoint::Checkpoint;
+use super::team::{merge_moments, shift, Team};
 use super::ImageSource;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -21,8 +22,9 @@ use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, NetworkStats};
 use crate::progress::Progress;
 use crate::scratch::ScratchMap;
-use crate::tiling::TilePlan;
+use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 /// A tensor of the exact computation that may be kept in a scratch map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -174,6 +176,10 @@ pub struct Exact<'a, E: Engine> {
     maps: HashMap<Slot, ScratchMap>,
     ready: HashSet<Slot>,
     stats: NetworkStats,
+    /// The tile rows this process sweeps (all of them, or its band of a team's).
+    band: Range<usize>,
+    /// The processes sharing the image, if any.
+    team: Option<&'a dyn Team>,
 }
 
 impl<'a, E: Engine> Exact<'a, E> {
@@ -186,9 +192,17 @@ impl<'a, E: Engine> Exact<'a, E> {
         input: &mut dyn ImageSource,
         plan: &TilePlan,
         checkpoint: &mut Checkpoint,
+        team: Option<&'a dyn Team>,
         progress: &mut dyn Progress,
     ) -> Result<Self> {
         let net = engine.network();
+        let band = match team {
+            Some(t) => plan.shard_tile_rows(Shard {
+                index: t.rank(),
+                count: t.size(),
+            }),
+            None => 0..plan.rows(),
+        };
         let mut exact = Self {
             engine,
             style,
@@ -197,6 +211,8 @@ impl<'a, E: Engine> Exact<'a, E> {
             maps: HashMap::new(),
             ready: HashSet::new(),
             stats: NetworkStats::empty(net.len()),
+            band,
+            team,
         };
         let sweeps = exact.schedule.sweeps.clone();
         let done = exact.resume(checkpoint)?;
@@ -292,7 +308,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         let mut acc = Accumulator::default();
         // Only the image's own pixels count (a periodic plan's margins repeat them).
         let counted = plan.content().scaled_down(net.level_out(i));
-        for row in 0..plan.rows() {
+        for row in self.band.clone() {
             for col in 0..plan.cols() {
                 let core = plan.tile_with_margin(col, row, 0).core;
                 let core_out = core.scaled_down(net.level_out(i));
@@ -325,10 +341,88 @@ impl<'a, E: Engine> Exact<'a, E> {
             }
         }
         if net.layers[i].norm.is_instance() {
+            if let Some(team) = self.team {
+                acc = merge_moments(team, &acc, net.layers[i].out_channels);
+            }
             self.stats.set(i, acc.finish());
+        }
+        if let Some(team) = self.team {
+            for slot in [Slot::Raw(i), Slot::Input(i)] {
+                if self.maps.contains_key(&slot) {
+                    self.exchange_halos(team, slot, plan)?;
+                }
+            }
         }
         self.ready.insert(Slot::Raw(i));
         self.ready.insert(Slot::Input(i));
+        Ok(())
+    }
+
+    /// Gives the neighbouring processes the edge rows of the map `slot` that this process just
+    /// wrote, and stores theirs: every read of a later sweep (or the render) for this band's
+    /// cores then finds its halo in the local map. A halo spans the network's receptive field.
+    fn exchange_halos(&mut self, team: &dyn Team, slot: Slot, plan: &TilePlan) -> Result<()> {
+        let net = self.engine.network();
+        let level = match slot {
+            Slot::Raw(i) => net.level_out(i),
+            Slot::Input(i) => net.level_in(i),
+        };
+        let (w, _) = self.extent_at(level);
+        let g = net.geometry();
+        let halo = (g.receptive_radius + 2 * g.stride).div_ceil(level);
+        let rows_of = |rank: usize| -> (usize, usize) {
+            let r = plan.shard_tile_rows(Shard {
+                index: rank,
+                count: team.size(),
+            });
+            (plan.y_edges[r.start] / level, plan.y_edges[r.end] / level)
+        };
+        let (rank, size) = (team.rank(), team.size());
+        let mine = rows_of(rank);
+        let Some(map) = self.maps.get_mut(&slot) else {
+            return Ok(());
+        };
+        let channels = map.channels();
+        let rect = |y0: usize, y1: usize| Rect {
+            x0: 0,
+            y0,
+            x1: w,
+            y1,
+        };
+        // Upwards: my top rows to rank - 1; the rows below my band from rank + 1.
+        let top = rect(mine.0, (mine.0 + halo).min(mine.1));
+        let below = (rank + 1 < size).then(|| {
+            let theirs = rows_of(rank + 1);
+            rect(theirs.0, (theirs.0 + halo).min(theirs.1))
+        });
+        let sent = if rank > 0 { Some(map.read(top)?) } else { None };
+        let got = shift(
+            team,
+            sent.as_deref().map(|v| (rank - 1, v)),
+            below.map(|r| (rank + 1, channels * r.area())),
+        );
+        if let (Some(r), Some(values)) = (below, got) {
+            map.write(r, &values)?;
+        }
+        // Downwards: my bottom rows to rank + 1; the rows above my band from rank - 1.
+        let bottom = rect(mine.1.saturating_sub(halo).max(mine.0), mine.1);
+        let above = (rank > 0).then(|| {
+            let theirs = rows_of(rank - 1);
+            rect(theirs.1.saturating_sub(halo).max(theirs.0), theirs.1)
+        });
+        let sent = if rank + 1 < size {
+            Some(map.read(bottom)?)
+        } else {
+            None
+        };
+        let got = shift(
+            team,
+            sent.as_deref().map(|v| (rank + 1, v)),
+            above.map(|r| (rank - 1, channels * r.area())),
+        );
+        if let (Some(r), Some(values)) = (above, got) {
+            map.write(r, &values)?;
+        }
         Ok(())
     }
 

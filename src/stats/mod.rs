@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod exact;
+pub mod team;
 pub mod thumbnail;
 
 use std::path::{Path, PathBuf};

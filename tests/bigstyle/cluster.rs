@@ -173,3 +173,233 @@ fn auto_shards_read_slurm_and_kubernetes_indices() {
     assert_eq!(unshared.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unshared.stderr).contains("--stats-file"));
 }
+
+/// A team of threads joined by channels: the exact computation's exchanges without MPI.
+#[derive(Debug)]
+struct ThreadTeam {
+    rank: usize,
+    size: usize,
+    /// `to[r]` sends to rank r; `from[r]` receives what rank r sent to this one.
+    to: Vec<std::sync::mpsc::Sender<Vec<f32>>>,
+    from: Vec<std::sync::Mutex<std::sync::mpsc::Receiver<Vec<f32>>>>,
+    gathered: std::sync::Arc<std::sync::Mutex<Vec<Vec<f64>>>>,
+    barrier: std::sync::Arc<std::sync::Barrier>,
+}
+
+impl ThreadTeam {
+    fn all(size: usize) -> Vec<ThreadTeam> {
+        let mut senders = vec![Vec::new(); size];
+        let mut receivers: Vec<Vec<_>> = (0..size).map(|_| Vec::new()).collect();
+        for row in senders.iter_mut() {
+            for inbox in receivers.iter_mut() {
+                let (tx, rx) = std::sync::mpsc::channel();
+                row.push(tx);
+                inbox.push(std::sync::Mutex::new(rx));
+            }
+        }
+        let gathered = std::sync::Arc::new(std::sync::Mutex::new(vec![Vec::new(); size]));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(size));
+        senders
+            .into_iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(rank, (to, from))| ThreadTeam {
+                rank,
+                size,
+                to,
+                from,
+                gathered: gathered.clone(),
+                barrier: barrier.clone(),
+            })
+            .collect()
+    }
+}
+
+impl bigstyle::stats::team::Team for ThreadTeam {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn all_gather(&self, values: &[f64]) -> Vec<f64> {
+        self.gathered.lock().unwrap()[self.rank] = values.to_vec();
+        self.barrier.wait();
+        let all = self.gathered.lock().unwrap().concat();
+        self.barrier.wait();
+        all
+    }
+    fn send(&self, to: usize, values: &[f32]) {
+        self.to[to].send(values.to_vec()).unwrap();
+    }
+    fn receive(&self, from: usize, len: usize) -> Vec<f32> {
+        let got = self.from[from].lock().unwrap().recv().unwrap();
+        assert_eq!(got.len(), len, "rank {} from {from}", self.rank);
+        got
+    }
+    fn barrier(&self) {
+        self.barrier.wait();
+    }
+    fn abort(&self, code: i32) -> ! {
+        panic!("rank {} aborted with {code}", self.rank)
+    }
+}
+
+#[test]
+fn a_team_of_processes_computes_the_exact_output_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let input = d.join("in.tif");
+    photo(520, 700).save(&input).unwrap();
+    let opts = bigstyle::Options {
+        tile: Some(128),
+        scratch_dir: Some(d.clone()),
+        save_stats: Some(d.join("single.json")),
+        ..Default::default()
+    };
+    let single = d.join("single.tif");
+    crate::common::run(&input, &single, &opts);
+    let output = d.join("team.tif");
+    std::thread::scope(|scope| {
+        for member in ThreadTeam::all(3) {
+            let (input, output, d) = (&input, &output, &d);
+            scope.spawn(move || {
+                let rank = member.rank;
+                let team: std::sync::Arc<dyn bigstyle::stats::team::Team> =
+                    std::sync::Arc::new(member);
+                let opts = bigstyle::Options {
+                    tile: Some(128),
+                    scratch_dir: Some(d.join(format!("scratch{rank}"))),
+                    save_stats: Some(d.join("team.json")),
+                    team: Some(team.clone()),
+                    ..Default::default()
+                };
+                std::fs::create_dir_all(d.join(format!("scratch{rank}"))).unwrap();
+                crate::common::run(input, output, &opts);
+                bigstyle::merge::merge_team(
+                    team.as_ref(),
+                    output,
+                    1 << 30,
+                    false,
+                    &mut bigstyle::progress::NoProgress,
+                )
+                .unwrap();
+            });
+        }
+    });
+    assert!(
+        !d.join("team.tif.shard-0-of-3").exists(),
+        "parts left behind"
+    );
+    let (a, b) = (
+        std::fs::read(&single).unwrap(),
+        std::fs::read(&output).unwrap(),
+    );
+    if a != b {
+        let (max, _) = crate::common::levels_apart(
+            &crate::common::read_tiff(&single)
+                .samples
+                .iter()
+                .map(|&v| v as u8)
+                .collect::<Vec<_>>(),
+            &crate::common::read_tiff(&output)
+                .samples
+                .iter()
+                .map(|&v| v as u8)
+                .collect::<Vec<_>>(),
+        );
+        assert!(max <= 1, "team output {max} levels from the single process");
+    }
+    let stats = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(name)).unwrap()).unwrap()
+    };
+    let (one, all) = (stats("single.json"), stats("team.json"));
+    let mut worst = 0.0f64;
+    for (la, lb) in one["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(all["layers"].as_array().unwrap())
+    {
+        for key in ["mean", "var"] {
+            let (Some(xa), Some(xb)) = (la[key].as_array(), lb[key].as_array()) else {
+                continue;
+            };
+            for (x, y) in xa.iter().zip(xb) {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                worst = worst.max((x - y).abs() / x.abs().max(1e-30));
+            }
+        }
+    }
+    eprintln!("team of 3 vs one process: statistics within {worst:.1e} relative");
+    assert!(worst <= 1e-12, "{worst}");
+}
+
+/// With the `mpi` feature: `mpirun -n 3` (oversubscribed on one machine) equals one process.
+#[cfg(feature = "mpi")]
+#[test]
+fn mpirun_with_three_ranks_equals_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("in.tif");
+    photo(640, 760).save(&input).unwrap();
+    let single = d.join("single.tif");
+    ok(bigstyle(&[
+        "-q",
+        "--tile",
+        "128",
+        "--save-stats",
+        s(&d.join("one.json")),
+        "-o",
+        s(&single),
+        s(&input),
+    ]));
+    let merged = d.join("mpi.tif");
+    let out = Command::new("mpirun")
+        .args(["-n", "3", "--oversubscribe"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .arg(env!("CARGO_BIN_EXE_bigstyle"))
+        .args([
+            "--mpi",
+            "-q",
+            "--tile",
+            "128",
+            "--scratch-dir",
+            s(d),
+            "--save-stats",
+            s(&d.join("mpi.json")),
+            "-o",
+            s(&merged),
+            s(&input),
+        ])
+        .output()
+        .unwrap();
+    ok(out);
+    let a = crate::common::read_tiff(&single).samples;
+    let b = crate::common::read_tiff(&merged).samples;
+    let to8 = |v: &[u16]| v.iter().map(|&x| x as u8).collect::<Vec<u8>>();
+    let db = crate::common::psnr(&to8(&a), &to8(&b));
+    eprintln!("mpirun -n 3 vs one process: {db:.1} dB");
+    assert!(db >= 90.0, "{db:.1} dB");
+    let stats = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(name)).unwrap()).unwrap()
+    };
+    let (one, all) = (stats("one.json"), stats("mpi.json"));
+    for (la, lb) in one["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(all["layers"].as_array().unwrap())
+    {
+        for key in ["mean", "var"] {
+            let (Some(xa), Some(xb)) = (la[key].as_array(), lb[key].as_array()) else {
+                continue;
+            };
+            for (x, y) in xa.iter().zip(xb) {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-12 * x.abs().max(1e-30), "{x} vs {y}");
+            }
+        }
+    }
+}
