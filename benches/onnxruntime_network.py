@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """onnxruntime on the same network and image as benches/network.rs.
 
-Usage: python3 benches/onnxruntime_network.py FAMILY SIZE REPS THREADS
+Usage: python3 benches/onnxruntime_network.py FAMILY SIZE REPS THREADS   (SIZE: N or WxH)
 FAMILY: multistyle26 (shared/models/multistyle26.onnx, style 0), arbitrary (the float graph of
 shared/models/arbitrary_transform.onnx, as tools/make_arbitrary_reference.py builds it, with the
 same style vector as the Rust bench) or transformer_net (tests/data/models/tnet-zip.pth exported
@@ -22,13 +22,13 @@ SHARED = os.environ.get("BIGSTYLE_SHARED", os.path.join(ROOT, "..", "shared", "m
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 
-def test_image(size: int) -> np.ndarray:
-    """The same synthetic image as benches/network.rs, planar [1, 3, size, size]."""
-    y, x = np.mgrid[0:size, 0:size]
+def test_image(width: int, height: int) -> np.ndarray:
+    """The same synthetic image as benches/network.rs, planar [1, 3, height, width]."""
+    y, x = np.mgrid[0:height, 0:width]
     planes = []
     for c in range(3):
         t = ((x * (c + 3) + y * 7) % 97) / 97.0
-        g = (x + y) / (2 * size)
+        g = (x + y) / (2 * max(width, height))
         planes.append(0.6 * g + 0.4 * t)
     return np.stack(planes)[None].astype(np.float32)
 
@@ -60,23 +60,24 @@ def model_and_feed(family: str, image: np.ndarray):
     return os.path.join(SHARED, "multistyle26.onnx"), {"image": image, "style_weights": w}
 
 
-def main(family: str, size: int, reps: int, threads: int) -> None:
+def main(family: str, size: str, reps: int, threads: int) -> None:
+    width, height = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    model, feed = model_and_feed(family, test_image(size))
+    model, feed = model_and_feed(family, test_image(width, height))
     session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     best = float("inf")
     for _ in range(reps):
         started = time.perf_counter()
         session.run(None, feed)
         best = min(best, time.perf_counter() - started)
-    mpx = size * size / 1e6
-    print(f"onnxruntime {ort.__version__}, {family}: {size}x{size}, best of {reps}: {best:.3f} s, {mpx / best:.3f} Mpx/s, {threads} threads")
+    mpx = width * height / 1e6
+    print(f"onnxruntime {ort.__version__}, {family}: {width}x{height}, best of {reps}: {best:.3f} s, {mpx / best:.3f} Mpx/s, {threads} threads")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 5:
         sys.exit(__doc__)
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -12,6 +12,7 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use memmap2::MmapOptions;
+use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
 use super::Resolution;
@@ -354,7 +355,9 @@ impl StreamedTiff {
     }
 
     /// Takes rows in order (as [`MappedTiff::write_rows`]); full strips are compressed and
-    /// written at once.
+    /// written at once. Whole strips that arrive together are quantised and compressed in
+    /// parallel (the bytes do not depend on it), so a big band of rows is not encoded on one
+    /// core while the others wait.
     pub fn write_rows(
         &mut self,
         y0: usize,
@@ -370,35 +373,63 @@ impl StreamedTiff {
             ));
         }
         let row_bytes = self.spec.row_bytes();
-        let mut row = vec![0u8; row_bytes];
-        for r in 0..n {
-            quantize_row(
-                &rows[r * src_row..][..src_row],
-                src_channels,
-                &self.spec,
-                &mut row,
-            );
-            apply_predictor(&mut row, self.spec.samples(), self.spec.bits);
-            self.pending.extend_from_slice(&row);
+        let per_strip = self.layout.rows_per_strip;
+        let mut r = 0;
+        while r < n {
+            if self.pending.is_empty() && n - r >= per_strip {
+                let strips = (n - r) / per_strip;
+                let band = &rows[r * src_row..(r + strips * per_strip) * src_row];
+                let encoded: Vec<std::io::Result<Vec<u8>>> = band
+                    .par_chunks(per_strip * src_row)
+                    .map(|strip| {
+                        let raw = self.encode_rows(strip, src_row, src_channels);
+                        compress(&raw, self.spec.compression)
+                    })
+                    .collect();
+                for strip in encoded {
+                    self.write_strip(&strip.map_err(|e| Error::io(&self.dest, e))?)?;
+                }
+                r += strips * per_strip;
+                self.rows_written += strips * per_strip;
+                continue;
+            }
+            let raw = self.encode_rows(&rows[r * src_row..][..src_row], src_row, src_channels);
+            self.pending.extend_from_slice(&raw);
             self.rows_written += 1;
-            let full = self.pending.len() == self.layout.rows_per_strip * row_bytes;
+            r += 1;
+            let full = self.pending.len() == per_strip * row_bytes;
             if full || self.rows_written == self.spec.height {
-                self.flush_strip()?;
+                let compressed = compress(&self.pending, self.spec.compression)
+                    .map_err(|e| Error::io(&self.dest, e))?;
+                self.write_strip(&compressed)?;
+                self.pending.clear();
             }
         }
         Ok(())
     }
 
-    fn flush_strip(&mut self) -> Result<()> {
-        let compressed =
-            compress(&self.pending, self.spec.compression).map_err(|e| Error::io(&self.dest, e))?;
+    /// Rows of f32 samples (`src_row` values each) quantised to the file's samples, with the
+    /// horizontal predictor applied.
+    fn encode_rows(&self, rows: &[f32], src_row: usize, src_channels: usize) -> Vec<u8> {
+        let row_bytes = self.spec.row_bytes();
+        let mut out = vec![0u8; rows.len() / src_row * row_bytes];
+        for (src, dst) in rows
+            .chunks_exact(src_row)
+            .zip(out.chunks_exact_mut(row_bytes))
+        {
+            quantize_row(src, src_channels, &self.spec, dst);
+            apply_predictor(dst, self.spec.samples(), self.spec.bits);
+        }
+        out
+    }
+
+    fn write_strip(&mut self, compressed: &[u8]) -> Result<()> {
         self.writer
-            .write_all(&compressed)
+            .write_all(compressed)
             .map_err(|e| Error::io(&self.dest, e))?;
         self.layout.offsets.push(self.position);
         self.layout.counts.push(compressed.len() as u64);
         self.position += compressed.len() as u64;
-        self.pending.clear();
         Ok(())
     }
 
