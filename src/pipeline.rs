@@ -22,7 +22,7 @@ use crate::engine::{forward, Engine, NormSource};
 use crate::error::{Error, Result};
 use crate::geom::{pad_planar, Rect};
 use crate::io::output::Format;
-use crate::io::part::{PartHeader, PartWriter};
+use crate::io::part::{Journal, PartHeader, PartWriter};
 use crate::io::resample::SizeRequest;
 use crate::io::tiff_out::{Compression, OutputSpec};
 use crate::io::{paths, ImageInfo, InputImage, Output, Window};
@@ -280,7 +280,8 @@ pub fn stylize_file<E: Engine>(
     let one_window = plan.len() == 1 && !plan.is_periodic() && team.is_none();
     progress.total(match &opts.stats {
         StatsMode::Exact if one_window => 1,
-        StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len(),
+        // The sweeps, the render, and writing the output from the journal.
+        StatsMode::Exact => (exact::sweep_count(net) + 1) * plan.len() + 1,
         StatsMode::Thumbnail(_) => 1 + plan.len(),
         StatsMode::File(_) => plan.len(),
     });
@@ -300,7 +301,7 @@ pub fn stylize_file<E: Engine>(
         spec: &spec,
         output: destination.as_deref().unwrap_or(output),
         look: opts.look,
-        part: part.as_ref(),
+        target: part.as_ref().map_or(Target::Output, Target::Part),
     };
     let (written, used, stats_seconds) = match &opts.stats {
         // One window holds the whole image: the network's own instance statistics are the
@@ -345,8 +346,20 @@ pub fn stylize_file<E: Engine>(
                 save(exact.stats())?;
             }
             let stats_seconds = started.elapsed().as_secs_f64();
-            let (written, used) =
-                render.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
+            // Alone, the rows go to a journal first, so that a killed render resumes too.
+            let journal = checkpoint.dir().join("render.f32");
+            let finish = match render.target {
+                Target::Output => Render {
+                    target: Target::Journal(&journal),
+                    ..render
+                },
+                _ => render,
+            };
+            let (mut written, used) =
+                finish.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
+            if let Target::Journal(path) = finish.target {
+                written = write_journal(path, &spec, output, progress)?;
+            }
             drop(exact);
             crate::io::cleanup::release(checkpoint.dir());
             checkpoint.remove()?;
@@ -432,6 +445,21 @@ fn run_description<E: Engine>(
         plan.wrap_margin,
         engine.name(),
     ))
+}
+
+/// Writes the output from a complete journal, through the output writer.
+fn write_journal(
+    journal: &Path,
+    spec: &OutputSpec,
+    output: &Path,
+    progress: &mut dyn Progress,
+) -> Result<PathBuf> {
+    progress.stage("writing", 1);
+    let mut out = Output::create(output, spec.clone())?;
+    let channels = 3 + usize::from(spec.alpha);
+    Journal::replay(journal, spec.width, channels, spec.height, &mut out)?;
+    progress.step();
+    out.finish()
 }
 
 /// What a team run needs: exact statistics, no other split, nothing to resume, and bands tall
@@ -696,7 +724,9 @@ fn check_scratch(
     estimate: u64,
     budget: u64,
 ) -> Result<()> {
-    let need = exact::peak_scratch_bytes(net, (plan.padded_width, plan.padded_height));
+    let extent = (plan.padded_width, plan.padded_height);
+    // The sweeps' maps, and the render's journal of f32 rows (4 samples at most) on top.
+    let need = exact::peak_scratch_bytes(net, extent) + (extent.0 * extent.1 * 16) as u64;
     let fs = paths::filesystem(dir)?;
     let size = memory::format_size;
     if fs.in_memory && estimate + need > budget {
@@ -850,13 +880,24 @@ fn is_out_of_memory(panic: &(dyn std::any::Any + Send)) -> bool {
 /// memory bounded (each holds one window).
 const QUEUE_DEPTH: usize = 2;
 
+/// What the render writes to.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// The output file.
+    Output,
+    /// A shard's (or a rank's) part file: the rows its header names.
+    Part(&'a PartHeader),
+    /// An exact run's journal in its checkpoint folder, continued after the rows it holds.
+    Journal(&'a Path),
+}
+
 /// Where the render writes, and the look it gives the pixels.
+#[derive(Clone, Copy)]
 struct Render<'a> {
     spec: &'a OutputSpec,
     output: &'a Path,
     look: Look,
-    /// For a shard: its part's header (the rows it holds); `None` renders the whole output.
-    part: Option<&'a PartHeader>,
+    target: Target<'a>,
 }
 
 impl Render<'_> {
@@ -912,18 +953,29 @@ impl Render<'_> {
         progress: &mut dyn Progress,
     ) -> Result<PathBuf> {
         let content = plan.content();
-        let (mut out, wanted): (Box<dyn RowFile>, _) = match self.part {
-            None => (
+        let origin = (content.x0, content.y0);
+        let (mut out, wanted): (Box<dyn RowFile>, _) = match self.target {
+            Target::Output => (
                 Box::new(Output::create(self.output, self.spec.clone())?),
                 (0, plan.padded_height),
             ),
-            Some(h) => {
+            Target::Journal(path) => {
+                let size = (self.spec.width, self.spec.height);
+                let key = format!("{:?}", self.look);
+                let channels = 3 + usize::from(self.spec.alpha);
+                let journal = Journal::open(path, &key, size, channels, origin)?;
+                let done = journal.rows_done();
+                if done > 0 {
+                    progress.note(&format!("render resumes at row {done} of {}", size.1));
+                }
+                (Box::new(journal), (origin.1 + done, origin.1 + size.1))
+            }
+            Target::Part(h) => {
                 // The part holds the rows as the writer would get them: what the format keeps.
                 let header = PartHeader {
                     channels: if self.spec.alpha { 4 } else { 3 },
                     ..h.clone()
                 };
-                let origin = (content.x0, content.y0);
                 (
                     Box::new(PartWriter::create(self.output, header, origin)?),
                     (content.y0 + h.rows.0, content.y0 + h.rows.1),
@@ -942,7 +994,7 @@ impl Render<'_> {
             .collect();
         progress.stage("stylizing", reads.len());
         // A periodic plan's margins are not written (a part writer keeps only its rows anyway).
-        let crop = plan.is_periodic() && self.part.is_none();
+        let crop = plan.is_periodic() && matches!(self.target, Target::Output);
         std::thread::scope(|scope| {
             let (read_tx, read_rx) = sync_channel::<Result<(Tile, Option<Read>)>>(QUEUE_DEPTH);
             let (result_tx, results) = sync_channel::<(Tile, Vec<f32>)>(QUEUE_DEPTH);

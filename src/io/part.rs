@@ -183,3 +183,169 @@ impl PartReader {
         Ok(values)
     }
 }
+
+/// How far a journal got, kept beside it and replaced atomically after every band of rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct JournalRecord {
+    /// What else the rows depend on (the look given to them), compared exactly.
+    key: String,
+    width: usize,
+    channels: usize,
+    rows: usize,
+    crc32: u32,
+}
+
+/// The rendered rows of a whole image, kept in a run's checkpoint folder so that a killed render
+/// continues where it stopped: f32 rows as the output writer takes them, with the number written
+/// so far and their CRC-32 recorded after every band. Once complete, [`Journal::replay`] hands
+/// the rows to the output writer.
+pub struct Journal {
+    path: PathBuf,
+    key: String,
+    out: BufWriter<File>,
+    width: usize,
+    height: usize,
+    channels: usize,
+    /// Plan coordinates of image column 0 and row 0.
+    origin: (usize, usize),
+    rows: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl Journal {
+    /// Opens the journal at `path` for the `width × height` image's rows of `channels` samples,
+    /// given in plan coordinates in which the image starts at `origin`; `key` names what else the
+    /// rows depend on. The rows an earlier run recorded with the same key are kept if their
+    /// checksum holds; otherwise the journal starts empty.
+    pub fn open(
+        path: &Path,
+        key: &str,
+        (width, height): (usize, usize),
+        channels: usize,
+        origin: (usize, usize),
+    ) -> Result<Self> {
+        let kept = Self::recorded(path, key, width, channels).unwrap_or((0, 0));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let row_bytes = (width * channels * 4) as u64;
+        file.set_len(kept.0 as u64 * row_bytes)
+            .map_err(|e| Error::io(path, e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        std::io::Seek::seek(&mut out, std::io::SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.into(),
+            key: key.into(),
+            out,
+            width,
+            height,
+            channels,
+            origin,
+            rows: kept.0.min(height),
+            crc: crc32fast::Hasher::new_with_initial_len(kept.1, kept.0 as u64 * row_bytes),
+        })
+    }
+
+    /// The rows and checksum an earlier run recorded, if the journal still holds them intact.
+    fn recorded(path: &Path, key: &str, width: usize, channels: usize) -> Option<(usize, u32)> {
+        let text = std::fs::read_to_string(record_path(path)).ok()?;
+        let record: JournalRecord = serde_json::from_str(&text).ok()?;
+        if record.key != key || (record.width, record.channels) != (width, channels) {
+            return None;
+        }
+        let mut input = BufReader::new(File::open(path).ok()?);
+        let mut left = (record.rows * width * channels * 4) as u64;
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        while left > 0 {
+            let n = (buf.len() as u64).min(left) as usize;
+            input.read_exact(&mut buf[..n]).ok()?;
+            crc.update(&buf[..n]);
+            left -= n as u64;
+        }
+        (crc.finalize() == record.crc32).then_some((record.rows, record.crc32))
+    }
+
+    /// Image rows already rendered.
+    pub fn rows_done(&self) -> usize {
+        self.rows
+    }
+
+    fn record(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        let record = JournalRecord {
+            key: self.key.clone(),
+            width: self.width,
+            channels: self.channels,
+            rows: self.rows,
+            crc32: self.crc.clone().finalize(),
+        };
+        let path = record_path(&self.path);
+        let temp = path.with_extension("json.part");
+        let text = serde_json::to_vec(&record).map_err(|e| Error::io(&path, e.into()))?;
+        std::fs::write(&temp, text).map_err(|e| Error::io(&temp, e))?;
+        std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Hands the first `height` rows to `sink`, a few MiB at a time, in image coordinates.
+    pub fn replay(
+        path: &Path,
+        width: usize,
+        channels: usize,
+        height: usize,
+        sink: &mut dyn RowSink,
+    ) -> Result<()> {
+        let mut input =
+            BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
+        let chunk = ((8 << 20) / (width * channels * 4)).max(1);
+        let mut y = 0;
+        while y < height {
+            let n = chunk.min(height - y);
+            let mut values = vec![0.0f32; n * width * channels];
+            input
+                .read_exact(bytemuck::cast_slice_mut(&mut values))
+                .map_err(|e| Error::io(path, e))?;
+            if cfg!(target_endian = "big") {
+                for v in &mut values {
+                    *v = f32::from_bits(v.to_bits().swap_bytes());
+                }
+            }
+            sink.write_rows(y, &values, width, channels)?;
+            y += n;
+        }
+        Ok(())
+    }
+}
+
+fn record_path(journal: &Path) -> PathBuf {
+    journal.with_extension("rows.json")
+}
+
+impl RowSink for Journal {
+    fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
+        let (first, end) = (self.origin.1 + self.rows, self.origin.1 + self.height);
+        let n = rows.len() / (width * channels);
+        let x0 = self.origin.0 * channels;
+        for y in y0.max(first)..(y0 + n).min(end) {
+            let row = &rows[(y - y0) * width * channels..][x0..x0 + self.width * channels];
+            let bytes = to_le(row);
+            let bytes: &[u8] = bytemuck::cast_slice(&bytes);
+            self.out
+                .write_all(bytes)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.crc.update(bytes);
+            self.rows += 1;
+        }
+        self.record()
+    }
+}
+
+impl RowFile for Journal {
+    fn finish(mut self: Box<Self>) -> Result<PathBuf> {
+        self.record()?;
+        Ok(self.path.clone())
+    }
+}

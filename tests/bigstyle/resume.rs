@@ -100,6 +100,42 @@ fn killed_at_random_points_a_resumed_run_is_byte_identical() {
 }
 
 #[test]
+fn a_render_killed_halfway_continues_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = setup(dir.path());
+    let clean = dir.path().join("clean.tif");
+    job.finish(&clean, false);
+    let out = dir.path().join("out.tif");
+    let mut child = job.start(&out, false);
+    // Kill once the render has recorded some rows.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let rows = || -> usize {
+        let Some(record) = std::fs::read_dir(&job.scratch)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("render.rows.json"))
+        else {
+            return 0;
+        };
+        std::fs::read_to_string(record)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["rows"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    while rows() == 0 {
+        assert!(Instant::now() < deadline, "the render recorded no rows");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = job.finish(&out, true);
+    assert!(stderr.contains("render resumes at row"), "{stderr}");
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&clean).unwrap());
+}
+
+#[test]
 fn a_damaged_record_is_detected_and_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let job = setup(dir.path());
