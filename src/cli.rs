@@ -389,6 +389,8 @@ struct InfoArgs {
     plan: PlanArgs,
     #[command(flatten)]
     colour: ColourArgs,
+    #[command(flatten)]
+    size: SizeArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -1157,7 +1159,12 @@ fn report(summary: &bigstyle::Summary, style: &StyleCode, args: &RunArgs) -> any
 
 fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Result<()> {
     let budget = budget(&args.plan)?;
-    let image = InputImage::open_with(&args.input, budget, &args.colour.options())?;
+    let image = InputImage::open_sized(
+        &args.input,
+        budget,
+        &args.colour.options(),
+        &args.size.request(),
+    )?;
     let info = image.info().clone();
     let colour = image.colour().describe();
     let bpp = engine.bytes_per_pixel();
