@@ -402,3 +402,78 @@ fn resampling_a_cutout_ignores_the_colour_under_transparent_pixels() {
         "the hidden colour shows through the enlargement: {db:.1} dB"
     );
 }
+
+#[test]
+fn wrap_reaches_across_the_edges_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (w, h) = (256u32, 192u32);
+    let img = photo(w, h);
+    let mut changed = img.clone();
+    for y in 90..98 {
+        for x in 0..8 {
+            changed.put_pixel(x, y, image::Rgb([255, 255, 255]));
+        }
+    }
+    write_rgb_tiff(Path::new(&p("a.tif")), &img);
+    write_rgb_tiff(Path::new(&p("b.tif")), &changed);
+    // Fixed statistics make the network local: a change reaches its receptive field only.
+    run_ok(&[
+        "--stats",
+        "thumbnail",
+        "--save-stats",
+        &p("s.json"),
+        "-o",
+        &p("t.tif"),
+        &p("a.tif"),
+    ]);
+    for name in ["a", "b"] {
+        run_ok(&[
+            "--wrap",
+            "--stats-file",
+            &p("s.json"),
+            "-o",
+            &p(&format!("{name}.out.tif")),
+            &p(&format!("{name}.tif")),
+        ]);
+    }
+    let (a, b) = (
+        samples8(Path::new(&p("a.out.tif"))),
+        samples8(Path::new(&p("b.out.tif"))),
+    );
+    let radius = 65 + 4; // the network's receptive radius and the stride's rounding
+    let (mut across, mut outside) = (0, 0);
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let i = 3 * (y * w as usize + x);
+            let moved = (0..3).any(|c| a[i + c].abs_diff(b[i + c]) > 1);
+            // Circular distance to the changed block (columns 0..8, rows 90..98).
+            let dx = if x < 8 {
+                0
+            } else {
+                (x - 7).min(w as usize - x)
+            };
+            let dy = if (90..98).contains(&y) {
+                0
+            } else if y < 90 {
+                90 - y
+            } else {
+                y - 97
+            };
+            if moved && dx.max(dy) > radius {
+                outside += 1;
+            }
+            if moved && x >= w as usize - 20 {
+                across += 1;
+            }
+        }
+    }
+    assert!(
+        across > 0,
+        "the change at the left edge did not reach the right edge"
+    );
+    assert_eq!(
+        outside, 0,
+        "{outside} pixels changed beyond the receptive field"
+    );
+}
