@@ -408,9 +408,10 @@ struct RunArgs {
     /// Format of a batch's outputs, and of `-o -` (standard output); default tif.
     #[arg(long, value_enum, default_value = "tif")]
     format: FormatArg,
-    /// Continue an interrupted run: an exact run picks up after its last finished sweep (kept
-    /// under --scratch-dir, checked before reuse), and a batch skips the inputs whose output
-    /// already exists. Without it, leftovers of an interrupted run are cleared.
+    /// Continue an interrupted run: an exact run picks up after its last finished sweep or band
+    /// of rendered rows (kept under --scratch-dir, checked before reuse), and a batch skips the
+    /// inputs whose output already exists. Without it, leftovers of an interrupted run are
+    /// cleared.
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
