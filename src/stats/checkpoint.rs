@@ -130,7 +130,7 @@ impl Checkpoint {
     }
 
     /// Records that `sweeps_done` sweeps are finished, with their statistics and the maps still
-    /// needed (checksummed when first recorded); maps no longer listed are deleted.
+    /// needed (checksummed when first recorded); maps no longer listed are deleted afterwards.
     pub fn record(
         &mut self,
         sweeps_done: usize,
@@ -155,19 +155,23 @@ impl Checkpoint {
             };
             records.push(record);
         }
-        for gone in self
+        let gone: Vec<PathBuf> = self
             .state
             .maps
             .iter()
             .filter(|m| !records.iter().any(|r| r.name == m.name))
-        {
-            let path = self.map_path(&gone.name);
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
+            .map(|m| self.map_path(&m.name))
+            .collect();
         self.state.sweeps_done = sweeps_done;
         self.state.stats = Some(stats.clone());
         self.state.maps = records;
-        self.write_state()
+        // The new record first: a kill between the two steps leaves an unused file, never a
+        // record that names a deleted one.
+        self.write_state()?;
+        for path in gone {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(())
     }
 
     fn write_state(&self) -> Result<()> {
