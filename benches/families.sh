@@ -7,10 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-4096}
 work=${2:-$(mktemp -d)}
-cargo build --release -q
-bin=target/release/bigstyle
-photo="$work/photo$n.tif"
-[ -f "$photo" ] || python3 benches/make_photo_tiff.py "$n" "$photo"
+# shellcheck source=benches/photo_setup.sh
+. benches/photo_setup.sh
 for family in "--style 0" "--style-image tests/data/chelsea.png" "--model tests/data/models/tnet-zip.pth"; do
     # shellcheck disable=SC2086
     plan=$("$bin" info --mem-budget 256MiB $family "$photo" | grep -E "tiles|memory" | tr -s ' ' | paste -sd';')

@@ -9,11 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-8192}
 work=${2:-$(mktemp -d)}
-cargo build --release -q
-bin=$PWD/target/release/bigstyle
-rgb="$work/photo$n.tif"
-[ -f "$rgb" ] || python3 benches/make_photo_tiff.py "$n" "$rgb"
-python3 - "$rgb" "$work" "$n" <<'PY'
+# shellcheck source=benches/photo_setup.sh
+. benches/photo_setup.sh
+python3 - "$photo" "$work" "$n" <<'PY'
 import sys, numpy as np, tifffile
 src, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 img = tifffile.imread(src)
@@ -39,10 +37,10 @@ run() {
 }
 echo "| ${n}² input, --mem-budget 1GiB --stats thumbnail | wall | peak RSS (MiB) |"
 echo "|---|---|---|"
-run "8-bit RGB, plain" "$rgb"
-run "8-bit RGB, --stroke-scale 4" "$rgb" --stroke-scale 4
-run "8-bit RGB, --preserve-colour --strength 0.6" "$rgb" --preserve-colour --strength 0.6
-run "8-bit RGB, --wrap" "$rgb" --wrap
+run "8-bit RGB, plain" "$photo"
+run "8-bit RGB, --stroke-scale 4" "$photo" --stroke-scale 4
+run "8-bit RGB, --preserve-colour --strength 0.6" "$photo" --preserve-colour --strength 0.6
+run "8-bit RGB, --wrap" "$photo" --wrap
 run "16-bit RGBA (quarter transparent), --stroke-scale 2" "$work/rgba16.tif" --stroke-scale 2
 run "8-bit CMYK, --preserve-colour" "$work/cmyk.tif" --preserve-colour
 run "$((n / 4))² → --width $n (Lanczos-3 enlargement)" "$work/quarter.tif" --width "$n"

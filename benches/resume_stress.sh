@@ -7,10 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 work=${2:-$(mktemp -d)}
-cargo build --release -q
-bin=$PWD/target/release/bigstyle
-photo="$work/photo$n.tif"
-[ -f "$photo" ] || python3 benches/make_photo_tiff.py "$n" "$photo"
+# shellcheck source=benches/photo_setup.sh
+. benches/photo_setup.sh
 scratch="$work/scratch"
 mkdir -p "$scratch"
 flags=(-q --mem-budget 1GiB --scratch-dir "$scratch")

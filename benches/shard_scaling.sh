@@ -7,10 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-8192}
 work=${2:-$(mktemp -d)}
-cargo build --release -q
-bin=$PWD/target/release/bigstyle
-photo="$work/photo$n.tif"
-[ -f "$photo" ] || python3 benches/make_photo_tiff.py "$n" "$photo"
+# shellcheck source=benches/photo_setup.sh
+. benches/photo_setup.sh
 flags=(-q --mem-budget 1GiB)
 now() { date +%s.%N; }
 "$bin" "${flags[@]}" --stats thumbnail --save-stats "$work/stats.json" -o "$work/thumb.tif" "$photo"

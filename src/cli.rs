@@ -497,10 +497,7 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 fn merge(args: &MergeArgs) -> anyhow::Result<()> {
-    let budget = match &args.mem_budget {
-        Some(text) => parse_size(text)?,
-        None => default_budget(),
-    };
+    let budget = budget_of(args.mem_budget.as_deref())?;
     let mut progress = Bar::new(args.quiet, false);
     let merged = bigstyle::merge::merge(
         &args.parts,
@@ -909,10 +906,7 @@ fn run_batch(args: &RunArgs, make: Make) -> anyhow::Result<()> {
 
 /// The contact sheet: the 26 built-in styles, then the style images; a legend on stdout.
 fn sheet(args: &SheetArgs) -> anyhow::Result<()> {
-    let budget = match &args.mem_budget {
-        Some(text) => parse_size(text)?,
-        None => default_budget(),
-    };
+    let budget = budget_of(args.mem_budget.as_deref())?;
     let output = args
         .output
         .clone()
@@ -1043,7 +1037,12 @@ impl<E: Engine> Session for Runner<'_, E> {
 const EXACT_PASSES: f64 = 5.0;
 
 fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
-    Ok(match &plan.mem_budget {
+    budget_of(plan.mem_budget.as_deref())
+}
+
+/// `--mem-budget`'s value, or the default budget when it is not given.
+fn budget_of(text: Option<&str>) -> anyhow::Result<u64> {
+    Ok(match text {
         Some(text) => parse_size(text)?,
         None => default_budget(),
     })

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::blend::RowSink;
 use crate::error::{Error, Result};
 use crate::io::part::PartReader;
 use crate::io::Output;
@@ -16,9 +15,6 @@ use crate::pipeline::{
 use crate::progress::Progress;
 use crate::stats::team::Team;
 use crate::tiling::Shard;
-
-/// Rows handed to the writer at once are kept under this many bytes.
-const CHUNK_BYTES: usize = 8 << 20;
 
 /// What a merge wrote.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -73,18 +69,10 @@ pub fn merge(
     forced.iter().for_each(|text| progress.warn(text));
     drop(image);
     let mut out = Output::create(&output, spec.clone())?;
-    let row_bytes = first.width * first.channels * 4;
-    let chunk = (CHUNK_BYTES / row_bytes).max(1);
-    progress.stage("merging", first.height.div_ceil(chunk));
+    progress.stage("merging", readers.len());
     for reader in &mut readers {
-        let (mut y, end) = reader.header.rows;
-        while y < end {
-            let n = chunk.min(end - y);
-            let rows = reader.read_rows(n)?;
-            out.write_rows(y, &rows, first.width, first.channels)?;
-            progress.step();
-            y += n;
-        }
+        reader.write_into(&mut out, &mut || {})?;
+        progress.step();
     }
     let written_to = out.finish()?;
     Ok(Merged {

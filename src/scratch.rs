@@ -24,15 +24,42 @@ pub struct ScratchMap {
 impl ScratchMap {
     /// Creates a zeroed map in the named file `path` (replacing any), kept until removed.
     pub fn create(path: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
+        let map = Self::with_file(path, true, channels, width, height)?;
+        map.file
+            .set_len(map.bytes())
+            .map_err(|e| Error::io(path, e))?;
+        Ok(map)
+    }
+
+    /// Opens a map that [`ScratchMap::create`] made, if its file has this shape's size.
+    pub fn open(path: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
+        let map = Self::with_file(path, false, channels, width, height)?;
+        let len = map.file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len != map.bytes() {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!("{len} bytes, expected {}", map.bytes())),
+            ));
+        }
+        Ok(map)
+    }
+
+    /// The map of this shape in the file `path`, opened for reading and writing (created and
+    /// emptied if `fresh`).
+    fn with_file(
+        path: &Path,
+        fresh: bool,
+        channels: usize,
+        width: usize,
+        height: usize,
+    ) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create(fresh)
+            .truncate(fresh)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let bytes = (channels * width * height * 4) as u64;
-        file.set_len(bytes).map_err(|e| Error::io(path, e))?;
         Ok(Self {
             file,
             path: path.into(),
@@ -42,34 +69,15 @@ impl ScratchMap {
         })
     }
 
-    /// Opens a map that [`ScratchMap::create`] made, if its file has this shape's size.
-    pub fn open(path: &Path, channels: usize, width: usize, height: usize) -> Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        let bytes = (channels * width * height * 4) as u64;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        if len != bytes {
-            return Err(Error::io(
-                path,
-                std::io::Error::other(format!("{len} bytes, expected {bytes}")),
-            ));
-        }
-        Ok(Self {
-            file,
-            path: path.into(),
-            channels,
-            width,
-            height,
-        })
+    /// Size of the map's file in bytes.
+    fn bytes(&self) -> u64 {
+        (self.channels * self.width * self.height * 4) as u64
     }
 
     /// CRC-32 of the map's contents, read sequentially: detects a damaged map before reuse.
     pub fn checksum(&self) -> Result<u32> {
         const CHUNK: usize = 4 << 20;
-        let total = (self.channels * self.width * self.height * 4) as u64;
+        let total = self.bytes();
         let mut buf = vec![0u8; CHUNK];
         let mut crc = crc32fast::Hasher::new();
         let mut at = 0u64;

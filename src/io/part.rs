@@ -77,11 +77,14 @@ impl PartWriter {
 impl RowSink for PartWriter {
     fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
         let h = &self.header;
-        let (first, end) = (self.origin.1 + h.rows.0, self.origin.1 + h.rows.1);
-        let n = rows.len() / (width * channels);
-        let x0 = self.origin.0 * channels;
-        for y in y0.max(first)..(y0 + n).min(end) {
-            let row = &rows[(y - y0) * width * channels..][x0..x0 + h.width * channels];
+        let wanted = (self.origin.1 + h.rows.0, self.origin.1 + h.rows.1);
+        let band = Band {
+            y0,
+            rows,
+            width,
+            channels,
+        };
+        for row in band.image_rows(wanted, self.origin.0, h.width) {
             self.out
                 .write_all(bytemuck::cast_slice(&to_le(row)))
                 .map_err(|e| Error::io(&self.dest, e))?;
@@ -108,6 +111,62 @@ impl RowFile for PartWriter {
         drop(out);
         persist(temp, &dest)
     }
+}
+
+/// Blended rows as a [`RowSink`] receives them: `rows` from plan row `y0`, `width` pixels of
+/// `channels` samples each.
+struct Band<'a> {
+    y0: usize,
+    rows: &'a [f32],
+    width: usize,
+    channels: usize,
+}
+
+impl<'a> Band<'a> {
+    /// The rows among plan rows `first .. end`, each cut to the `image_width` pixels that start
+    /// at plan column `x0`: the image's own part of them.
+    fn image_rows(
+        &self,
+        (first, end): (usize, usize),
+        x0: usize,
+        image_width: usize,
+    ) -> impl Iterator<Item = &'a [f32]> + '_ {
+        let row_len = self.width * self.channels;
+        let n = self.rows.len() / row_len;
+        let cut = x0 * self.channels..(x0 + image_width) * self.channels;
+        (self.y0.max(first)..(self.y0 + n).min(end))
+            .map(move |y| &self.rows[(y - self.y0) * row_len..][cut.clone()])
+    }
+}
+
+/// Reads the stored rows `first .. end` from `input` (positioned at row `first`) and hands them
+/// to `sink` in image coordinates, a few MiB at a time, calling `step` after each batch.
+fn stream_rows(
+    input: &mut impl Read,
+    path: &Path,
+    (width, channels): (usize, usize),
+    (first, end): (usize, usize),
+    sink: &mut dyn RowSink,
+    step: &mut dyn FnMut(),
+) -> Result<()> {
+    let chunk = ((8 << 20) / (width * channels * 4)).max(1);
+    let mut y = first;
+    while y < end {
+        let n = chunk.min(end - y);
+        let mut values = vec![0.0f32; n * width * channels];
+        input
+            .read_exact(bytemuck::cast_slice_mut(&mut values))
+            .map_err(|e| Error::io(path, e))?;
+        if cfg!(target_endian = "big") {
+            for v in &mut values {
+                *v = f32::from_bits(v.to_bits().swap_bytes());
+            }
+        }
+        sink.write_rows(y, &values, width, channels)?;
+        step();
+        y += n;
+    }
+    Ok(())
 }
 
 /// Samples in little-endian order (a copy only on big-endian machines).
@@ -169,18 +228,11 @@ impl PartReader {
         })
     }
 
-    /// The next `rows` rows (interleaved f32).
-    pub fn read_rows(&mut self, rows: usize) -> Result<Vec<f32>> {
-        let mut values = vec![0.0f32; rows * self.header.width * self.header.channels];
-        self.input
-            .read_exact(bytemuck::cast_slice_mut(&mut values))
-            .map_err(|e| Error::io(&self.path, e))?;
-        if cfg!(target_endian = "big") {
-            for v in &mut values {
-                *v = f32::from_bits(v.to_bits().swap_bytes());
-            }
-        }
-        Ok(values)
+    /// Hands the part's rows to `sink` in image coordinates, calling `step` after each batch.
+    pub fn write_into(&mut self, sink: &mut dyn RowSink, step: &mut dyn FnMut()) -> Result<()> {
+        let h = &self.header;
+        let shape = (h.width, h.channels);
+        stream_rows(&mut self.input, &self.path, shape, h.rows, sink, step)
     }
 }
 
@@ -298,25 +350,10 @@ impl Journal {
         height: usize,
         sink: &mut dyn RowSink,
     ) -> Result<()> {
-        let mut input =
-            BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
-        let chunk = ((8 << 20) / (width * channels * 4)).max(1);
-        let mut y = 0;
-        while y < height {
-            let n = chunk.min(height - y);
-            let mut values = vec![0.0f32; n * width * channels];
-            input
-                .read_exact(bytemuck::cast_slice_mut(&mut values))
-                .map_err(|e| Error::io(path, e))?;
-            if cfg!(target_endian = "big") {
-                for v in &mut values {
-                    *v = f32::from_bits(v.to_bits().swap_bytes());
-                }
-            }
-            sink.write_rows(y, &values, width, channels)?;
-            y += n;
-        }
-        Ok(())
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let shape = (width, channels);
+        stream_rows(&mut input, path, shape, (0, height), sink, &mut || {})
     }
 }
 
@@ -326,11 +363,14 @@ fn record_path(journal: &Path) -> PathBuf {
 
 impl RowSink for Journal {
     fn write_rows(&mut self, y0: usize, rows: &[f32], width: usize, channels: usize) -> Result<()> {
-        let (first, end) = (self.origin.1 + self.rows, self.origin.1 + self.height);
-        let n = rows.len() / (width * channels);
-        let x0 = self.origin.0 * channels;
-        for y in y0.max(first)..(y0 + n).min(end) {
-            let row = &rows[(y - y0) * width * channels..][x0..x0 + self.width * channels];
+        let wanted = (self.origin.1 + self.rows, self.origin.1 + self.height);
+        let band = Band {
+            y0,
+            rows,
+            width,
+            channels,
+        };
+        for row in band.image_rows(wanted, self.origin.0, self.width) {
             let bytes = to_le(row);
             let bytes: &[u8] = bytemuck::cast_slice(&bytes);
             self.out

@@ -128,6 +128,29 @@ fn reads_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<Read> {
     reads
 }
 
+/// One step of a halo exchange on `map`: its rows `send.1` go to process `send.0`, and the rows
+/// `receive.1` come from process `receive.0`.
+fn pass_rows(
+    team: &dyn Team,
+    map: &mut ScratchMap,
+    send: Option<(usize, Rect)>,
+    receive: Option<(usize, Rect)>,
+) -> Result<()> {
+    let sent = match send {
+        Some((to, rows)) => Some((to, map.read(rows)?)),
+        None => None,
+    };
+    let got = shift(
+        team,
+        sent.as_ref().map(|(to, values)| (*to, values.as_slice())),
+        receive.map(|(from, rows)| (from, map.channels() * rows.area())),
+    );
+    if let (Some((_, rows)), Some(values)) = (receive, got) {
+        map.write(rows, &values)?;
+    }
+    Ok(())
+}
+
 /// An activation and the rectangle (at its level) it holds. Only the rectangle it was asked
 /// for is exact; around it lies what the padding at the window's inner edges made of it, cut
 /// away (one copy) only where an exact extent is needed, not after every layer.
@@ -382,48 +405,34 @@ impl<'a, E: Engine> Exact<'a, E> {
         let Some(map) = self.maps.get_mut(&slot) else {
             return Ok(());
         };
-        let channels = map.channels();
-        let rect = |y0: usize, y1: usize| Rect {
+        // A band's first and last `halo` rows (all of it if it is shorter).
+        let top = |(y0, y1): (usize, usize)| Rect {
             x0: 0,
             y0,
             x1: w,
+            y1: (y0 + halo).min(y1),
+        };
+        let bottom = |(y0, y1): (usize, usize)| Rect {
+            x0: 0,
+            y0: y1.saturating_sub(halo).max(y0),
+            x1: w,
             y1,
         };
+        let (up, down) = (rank.checked_sub(1), (rank + 1 < size).then_some(rank + 1));
         // Upwards: my top rows to rank - 1; the rows below my band from rank + 1.
-        let top = rect(mine.0, (mine.0 + halo).min(mine.1));
-        let below = (rank + 1 < size).then(|| {
-            let theirs = rows_of(rank + 1);
-            rect(theirs.0, (theirs.0 + halo).min(theirs.1))
-        });
-        let sent = if rank > 0 { Some(map.read(top)?) } else { None };
-        let got = shift(
+        pass_rows(
             team,
-            sent.as_deref().map(|v| (rank - 1, v)),
-            below.map(|r| (rank + 1, channels * r.area())),
-        );
-        if let (Some(r), Some(values)) = (below, got) {
-            map.write(r, &values)?;
-        }
+            map,
+            up.map(|to| (to, top(mine))),
+            down.map(|from| (from, top(rows_of(from)))),
+        )?;
         // Downwards: my bottom rows to rank + 1; the rows above my band from rank - 1.
-        let bottom = rect(mine.1.saturating_sub(halo).max(mine.0), mine.1);
-        let above = (rank > 0).then(|| {
-            let theirs = rows_of(rank - 1);
-            rect(theirs.1.saturating_sub(halo).max(theirs.0), theirs.1)
-        });
-        let sent = if rank + 1 < size {
-            Some(map.read(bottom)?)
-        } else {
-            None
-        };
-        let got = shift(
+        pass_rows(
             team,
-            sent.as_deref().map(|v| (rank + 1, v)),
-            above.map(|r| (rank - 1, channels * r.area())),
-        );
-        if let (Some(r), Some(values)) = (above, got) {
-            map.write(r, &values)?;
-        }
-        Ok(())
+            map,
+            down.map(|to| (to, bottom(mine))),
+            up.map(|from| (from, bottom(rows_of(from)))),
+        )
     }
 
     /// Drops the maps no sweep after position `pos` (nor the render) reads.

@@ -174,6 +174,32 @@ fn auto_shards_read_slurm_and_kubernetes_indices() {
     assert!(String::from_utf8_lossy(&unshared.stderr).contains("--stats-file"));
 }
 
+/// The largest relative difference between two saved statistics files' means and variances.
+fn statistics_apart(a: &Path, b: &Path) -> f64 {
+    let load = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let (one, other) = (load(a), load(b));
+    let mut worst = 0.0f64;
+    for (la, lb) in one["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(other["layers"].as_array().unwrap())
+    {
+        for key in ["mean", "var"] {
+            let (Some(xa), Some(xb)) = (la[key].as_array(), lb[key].as_array()) else {
+                continue;
+            };
+            for (x, y) in xa.iter().zip(xb) {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                worst = worst.max((x - y).abs() / x.abs().max(1e-30));
+            }
+        }
+    }
+    worst
+}
+
 /// A team of threads joined by channels: the exact computation's exchanges without MPI.
 #[derive(Debug)]
 struct ThreadTeam {
@@ -310,27 +336,7 @@ fn a_team_of_processes_computes_the_exact_output_together() {
         );
         assert!(max <= 1, "team output {max} levels from the single process");
     }
-    let stats = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join(name)).unwrap()).unwrap()
-    };
-    let (one, all) = (stats("single.json"), stats("team.json"));
-    let mut worst = 0.0f64;
-    for (la, lb) in one["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(all["layers"].as_array().unwrap())
-    {
-        for key in ["mean", "var"] {
-            let (Some(xa), Some(xb)) = (la[key].as_array(), lb[key].as_array()) else {
-                continue;
-            };
-            for (x, y) in xa.iter().zip(xb) {
-                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                worst = worst.max((x - y).abs() / x.abs().max(1e-30));
-            }
-        }
-    }
+    let worst = statistics_apart(&d.join("single.json"), &d.join("team.json"));
     eprintln!("team of 3 vs one process: statistics within {worst:.1e} relative");
     assert!(worst <= 1e-12, "{worst}");
 }
@@ -382,24 +388,7 @@ fn mpirun_with_three_ranks_equals_one_process() {
     let db = crate::common::psnr(&to8(&a), &to8(&b));
     eprintln!("mpirun -n 3 vs one process: {db:.1} dB");
     assert!(db >= 90.0, "{db:.1} dB");
-    let stats = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(d.join(name)).unwrap()).unwrap()
-    };
-    let (one, all) = (stats("one.json"), stats("mpi.json"));
-    for (la, lb) in one["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(all["layers"].as_array().unwrap())
-    {
-        for key in ["mean", "var"] {
-            let (Some(xa), Some(xb)) = (la[key].as_array(), lb[key].as_array()) else {
-                continue;
-            };
-            for (x, y) in xa.iter().zip(xb) {
-                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                assert!((x - y).abs() <= 1e-12 * x.abs().max(1e-30), "{x} vs {y}");
-            }
-        }
-    }
+    let worst = statistics_apart(&d.join("one.json"), &d.join("mpi.json"));
+    eprintln!("mpirun -n 3 vs one process: statistics within {worst:.1e} relative");
+    assert!(worst <= 1e-12, "{worst}");
 }
