@@ -173,7 +173,7 @@ impl Resampled {
         let y0 = index * self.band_rows;
         let rows = self.band_rows.min(self.height - y0);
         let scale_y = sh as f64 / self.height as f64;
-        let reach = SUPPORT * scale_y.max(1.0) + 1.0;
+        let reach = filter_reach(scale_y);
         let top = ((y0 as f64 * scale_y - reach).floor().max(0.0)) as usize;
         let bottom = (((y0 + rows) as f64 * scale_y + reach).ceil() as usize).min(sh);
         let strip = self.strip_planes(top, bottom)?;
@@ -269,7 +269,12 @@ impl Resampled {
 
 /// Source rows a band's strip needs beyond the rows it covers (both sides together).
 fn strip_reach(scale_y: f64) -> f64 {
-    2.0 * (SUPPORT * scale_y.max(1.0) + 1.0) + 2.0
+    2.0 * filter_reach(scale_y) + 2.0
+}
+
+/// Source rows the filter reads beyond a band's edge (one more for rounding).
+fn filter_reach(scale_y: f64) -> f64 {
+    SUPPORT * scale_y.max(1.0) + 1.0
 }
 
 #[cfg(test)]

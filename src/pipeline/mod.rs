@@ -256,26 +256,9 @@ pub fn stylize_file<E: Engine>(
             (written, used, 0.0)
         }
         StatsMode::Exact => {
-            let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
             let estimate = memory::estimate(&info, plan.tile, opts.overlap, bpp).total();
-            check_scratch(&dir, net, &plan, estimate, opts.mem_budget)?;
-            let mut run = run_description(input, &image, engine, opts, &plan)?;
-            if let Some(t) = team {
-                run.push_str(&format!("; rank {} of {}", t.rank(), t.size()));
-            }
-            let (mut checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume)?;
-            if let Some(why) = damaged {
-                progress.warn(&format!("not resuming ({why}): starting over"));
-            }
-            if checkpoint.sweeps_done() > 0 {
-                progress.note(&format!(
-                    "resuming from {}: {} of {} sweeps done",
-                    checkpoint.dir().display(),
-                    checkpoint.sweeps_done(),
-                    exact::sweep_count(net)
-                ));
-            }
-            crate::io::cleanup::keep(checkpoint.dir());
+            let mut checkpoint =
+                open_checkpoint(input, &image, engine, opts, &plan, estimate, progress)?;
             let exact = Exact::sweep(
                 engine,
                 &style,
@@ -388,6 +371,41 @@ fn run_description<E: Engine>(
         plan.wrap_margin,
         engine.name(),
     ))
+}
+
+/// The checkpoint folder of an exact run under the scratch directory, after checking that the
+/// scratch fits there (`estimate`: the run's memory): what an earlier identical run recorded
+/// with `--resume`, an empty one otherwise. Kept on an interrupt, for `--resume`.
+fn open_checkpoint<E: Engine>(
+    input: &Path,
+    image: &InputImage,
+    engine: &E,
+    opts: &Options,
+    plan: &TilePlan,
+    estimate: u64,
+    progress: &mut dyn Progress,
+) -> Result<Checkpoint> {
+    let net = engine.network();
+    let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+    check_scratch(&dir, net, plan, estimate, opts.mem_budget)?;
+    let mut run = run_description(input, image, engine, opts, plan)?;
+    if let Some(t) = &opts.team {
+        run.push_str(&format!("; rank {} of {}", t.rank(), t.size()));
+    }
+    let (checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume)?;
+    if let Some(why) = damaged {
+        progress.warn(&format!("not resuming ({why}): starting over"));
+    }
+    if checkpoint.sweeps_done() > 0 {
+        progress.note(&format!(
+            "resuming from {}: {} of {} sweeps done",
+            checkpoint.dir().display(),
+            checkpoint.sweeps_done(),
+            exact::sweep_count(net)
+        ));
+    }
+    crate::io::cleanup::keep(checkpoint.dir());
+    Ok(checkpoint)
 }
 
 /// Writes the output from a complete journal, through the output writer.
