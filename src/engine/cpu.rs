@@ -3,6 +3,8 @@
 //! blocks spread over all cores with rayon; normalisation, activation and moments are single
 //! passes over each channel plane. Same layer semantics as the burn model, tested against it.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::Engine;
@@ -101,13 +103,28 @@ pub struct Planar {
     pub height: usize,
     /// Width.
     pub width: usize,
-    /// Values, channel planes one after another.
-    pub data: Vec<f32>,
+    /// Values, channel planes one after another; shared, so that keeping a residual block's
+    /// input (a clone) costs no copy.
+    pub data: Arc<Vec<f32>>,
 }
 
 impl Planar {
+    fn new(channels: usize, height: usize, width: usize, data: Vec<f32>) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+            data: Arc::new(data),
+        }
+    }
+
     fn plane(&self) -> usize {
         self.height * self.width
+    }
+
+    /// The values, copied only if a clone still shares them.
+    fn into_values(self) -> Vec<f32> {
+        Arc::unwrap_or_clone(self.data)
     }
 }
 
@@ -170,6 +187,13 @@ impl BufferPool {
                 buffer
             }
             None => vec![0.0; len],
+        }
+    }
+
+    /// Keeps the values of `x` for reuse unless a clone still shares them.
+    fn recycle(&self, x: Planar) {
+        if let Ok(buffer) = Arc::try_unwrap(x.data) {
+            self.give(buffer);
         }
     }
 
@@ -255,12 +279,7 @@ impl Engine for CpuEngine {
     }
 
     fn upload(&self, data: Vec<f32>, channels: usize, height: usize, width: usize) -> Planar {
-        Planar {
-            channels,
-            height,
-            width,
-            data,
-        }
+        Planar::new(channels, height, width, data)
     }
 
     /// The network's peak floats per pixel, as 4-byte values, with a 10 % margin (about 350 bytes
@@ -271,7 +290,7 @@ impl Engine for CpuEngine {
     }
 
     fn download(&self, x: Planar) -> Vec<f32> {
-        x.data
+        x.into_values()
     }
 
     fn conv_raw(&self, layer: usize, x: Planar) -> Planar {
@@ -279,14 +298,13 @@ impl Engine for CpuEngine {
         let (k, stride, pad) = (w.kernel, w.stride, w.kernel / 2);
         let wide_taps = self.wide_taps[layer].as_deref();
         if wide_taps.is_some() || (w.out_channels <= DIRECT_MAX_OUT && stride == 1) {
-            let padded = pad_reflect(&x, pad, w.upsample, stride, &self.pool);
-            self.pool.give(x.data);
+            let rows = RowBlocks::new(&x, k, w.upsample);
             let out = if let Some(taps) = wide_taps {
-                wide_conv(&padded, taps, k, &self.pool)
+                wide_conv(&rows, taps, &self.pool)
             } else {
-                direct_conv(&padded, &w.weight, w.out_channels, k, &self.pool)
+                direct_conv(&rows, &w.weight, w.out_channels, &self.pool)
             };
-            self.pool.give(padded.data);
+            self.pool.recycle(x);
             return out;
         }
         let factor = if w.upsample { 2 } else { 1 };
@@ -342,19 +360,14 @@ impl Engine for CpuEngine {
                 }
             });
         });
-        self.pool.give(x.data);
-        Planar {
-            channels: w.out_channels,
-            height: out_h,
-            width: out_w,
-            data: out,
-        }
+        self.pool.recycle(x);
+        Planar::new(w.out_channels, out_h, out_w, out)
     }
 
     fn scale_shift(&self, layer: usize, mut raw: Planar, scale: &[f32], shift: &[f32]) -> Planar {
         let plane = raw.plane();
         let activation = self.net.layers[layer].activation;
-        raw.data
+        Arc::make_mut(&mut raw.data)
             .par_chunks_mut(plane)
             .zip(scale.par_iter().zip(shift))
             .for_each(|(values, (a, b))| match activation {
@@ -368,11 +381,11 @@ impl Engine for CpuEngine {
     }
 
     fn add(&self, mut a: Planar, b: Planar) -> Planar {
-        a.data
+        Arc::make_mut(&mut a.data)
             .par_chunks_mut(1 << 16)
             .zip(b.data.par_chunks(1 << 16))
             .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
-        self.pool.give(b.data);
+        self.pool.recycle(b);
         a
     }
 
@@ -387,13 +400,8 @@ impl Engine for CpuEngine {
             }
         }
         let channels = x.channels;
-        self.pool.give(x.data);
-        Planar {
-            channels,
-            height: h,
-            width: w,
-            data,
-        }
+        self.pool.recycle(x);
+        Planar::new(channels, h, w, data)
     }
 
     fn moments(&self, x: &Planar) -> Moments {
@@ -473,24 +481,9 @@ impl Padded {
     }
 }
 
-/// Copies `x` (upsampled 2× first if asked) with `pad` px of reflection on every side, in the
-/// column layout the convolution's stride wants.
-fn pad_reflect(x: &Planar, pad: usize, upsample: bool, stride: usize, pool: &BufferPool) -> Padded {
-    let factor = if upsample { 2 } else { 1 };
-    let ph = x.height * factor + 2 * pad;
-    let mut padded = Padded::empty(x, pad, factor, stride, ph);
-    let plane = padded.plane();
-    padded.data = pool.take(x.channels * plane);
-    padded
-        .data
-        .par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(c, out)| pad_channel_rows(x, c, pad, factor, stride, 0, out));
-    padded
-}
-
-/// Rows `r0 .. r1` of the reflect-padded input (as [`pad_reflect`] would lay them out), for one
-/// block of a convolution: the block's input stays in cache and no image-sized copy is made.
+/// Rows `r0 .. r1` of the reflect-padded (and upsampled, if asked) input, in the column layout
+/// the convolution's stride wants, for one block of a convolution: the block's input stays in
+/// cache and no image-sized copy is made.
 fn pad_reflect_rows(
     x: &Planar,
     pad: usize,
@@ -614,23 +607,73 @@ fn im2col(
     }
 }
 
+/// A stride-1 k×k convolution's input (reflect-padded by k/2, upsampled 2× first if asked),
+/// padded block of output rows by block of output rows, so that no padded copy of the whole
+/// activation is made (at 2048² that copy of the last layer's input was 0.5 GB).
+struct RowBlocks<'a> {
+    x: &'a Planar,
+    k: usize,
+    upsample: bool,
+    out_h: usize,
+    out_w: usize,
+}
+
+impl<'a> RowBlocks<'a> {
+    fn new(x: &'a Planar, k: usize, upsample: bool) -> Self {
+        let factor = if upsample { 2 } else { 1 };
+        // Reflect padding by k/2 keeps the size (k odd).
+        Self {
+            x,
+            k,
+            upsample,
+            out_h: x.height * factor,
+            out_w: x.width * factor,
+        }
+    }
+
+    /// Calls `row(padded, y)` for every output row `y` (in parallel), where `padded` holds the
+    /// block's padded input rows and `y` is counted from the block's first output row.
+    fn for_each_row(&self, row: impl Fn(&Padded, usize, usize) + Sync) {
+        let padded_width = (self.out_w + self.k - 1) * self.x.channels;
+        let rows_per_block = (BLOCK_FLOATS / padded_width).max(self.k);
+        let blocks: Vec<usize> = (0..self.out_h).step_by(rows_per_block).collect();
+        blocks.into_par_iter().for_each(|y0| {
+            let rows = rows_per_block.min(self.out_h - y0);
+            COL.with_borrow_mut(|(rows_buf, _)| {
+                let (pad, stride) = (self.k / 2, 1);
+                let padded = pad_reflect_rows(
+                    self.x,
+                    pad,
+                    self.upsample,
+                    stride,
+                    y0,
+                    y0 + rows + self.k - 1,
+                    rows_buf,
+                );
+                for y in 0..rows {
+                    row(&padded, y, y0 + y);
+                }
+                *rows_buf = padded.data;
+            });
+        });
+    }
+}
+
 /// Direct convolution (stride 1) for layers with few output channels: each output pixel's
 /// accumulators stay in registers while the taps stream past, `LANES` pixels at a time.
 fn direct_conv(
-    padded: &Padded,
+    input: &RowBlocks<'_>,
     weight: &[f32],
     out_channels: usize,
-    k: usize,
     pool: &BufferPool,
 ) -> Planar {
-    let out_h = padded.height - k + 1;
-    let out_w = padded.logical_width - k + 1;
+    let (out_h, out_w, k) = (input.out_h, input.out_w, input.k);
     let plane = out_h * out_w;
     let mut out = pool.take(out_channels * plane);
     let dst = SharedMut(out.as_mut_ptr());
-    (0..out_h).into_par_iter().for_each(|y| {
+    input.for_each_row(|padded, y_in_block, y| {
         let mut row = vec![0.0f32; out_channels * out_w];
-        direct_row(padded, weight, out_channels, k, y, &mut row);
+        direct_row(padded, weight, out_channels, k, y_in_block, &mut row);
         for (co, values) in row.chunks_exact(out_w).enumerate() {
             // SAFETY: row y of every channel is written by this iteration only.
             unsafe {
@@ -642,12 +685,7 @@ fn direct_conv(
             }
         }
     });
-    Planar {
-        channels: out_channels,
-        height: out_h,
-        width: out_w,
-        data: out,
-    }
+    Planar::new(out_channels, out_h, out_w, out)
 }
 
 simd_dispatch!(
@@ -752,15 +790,14 @@ fn direct_row_narrow<const CO: usize>(
 /// Direct convolution for a layer with few input and many output channels (the first layer,
 /// 3 → 32, 9×9): each pixel's 32 outputs are accumulated in vector registers while the taps
 /// stream past, a block of pixels at a time (see [`wide_row`]), so no im2col buffer is written.
-fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, pool: &BufferPool) -> Planar {
-    let out_h = padded.height - k + 1;
-    let out_w = padded.logical_width - k + 1;
+fn wide_conv(input: &RowBlocks<'_>, taps: &[[f32; WIDE_OUT]], pool: &BufferPool) -> Planar {
+    let (out_h, out_w, k) = (input.out_h, input.out_w, input.k);
     let plane = out_h * out_w;
     let mut out = pool.take(WIDE_OUT * plane);
     let dst = SharedMut(out.as_mut_ptr());
-    (0..out_h).into_par_iter().for_each(|y| {
+    input.for_each_row(|padded, y_in_block, y| {
         let mut row = vec![[0.0f32; WIDE_OUT]; out_w];
-        wide_row(padded, taps, k, y, &mut row);
+        wide_row(padded, taps, k, y_in_block, &mut row);
         for o in 0..WIDE_OUT {
             // SAFETY: row y of every channel is written by this iteration only.
             let plane_row = unsafe {
@@ -771,12 +808,7 @@ fn wide_conv(padded: &Padded, taps: &[[f32; WIDE_OUT]], k: usize, pool: &BufferP
             }
         }
     });
-    Planar {
-        channels: WIDE_OUT,
-        height: out_h,
-        width: out_w,
-        data: out,
-    }
+    Planar::new(WIDE_OUT, out_h, out_w, out)
 }
 
 simd_dispatch!(
