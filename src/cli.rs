@@ -23,6 +23,7 @@ use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_siz
 use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
 use bigstyle::pipeline::{stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
+use bigstyle::scratch::ScratchPrecision;
 use bigstyle::sheet::{contact_sheet, Cell};
 use bigstyle::stats::team::Team;
 use bigstyle::stats::StatsMode;
@@ -192,6 +193,24 @@ impl From<CompressArg> for Compression {
             CompressArg::None => Compression::None,
             CompressArg::Lzw => Compression::Lzw,
             CompressArg::Deflate => Compression::Deflate,
+        }
+    }
+}
+
+/// How scratch maps store values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScratchPrecisionArg {
+    /// Single precision: the exact answer within float rounding.
+    F32,
+    /// Half precision: half the scratch disk and I/O, about 61-67 dB from the exact answer.
+    F16,
+}
+
+impl From<ScratchPrecisionArg> for ScratchPrecision {
+    fn from(arg: ScratchPrecisionArg) -> Self {
+        match arg {
+            ScratchPrecisionArg::F32 => Self::F32,
+            ScratchPrecisionArg::F16 => Self::F16,
         }
     }
 }
@@ -427,6 +446,9 @@ struct RunArgs {
     /// Directory for scratch activations (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     scratch_dir: Option<PathBuf>,
+    /// How the exact statistics' scratch maps store values.
+    #[arg(long, value_enum, default_value_t = ScratchPrecisionArg::F32)]
+    scratch_precision: ScratchPrecisionArg,
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
@@ -506,7 +528,7 @@ fn merge(args: &MergeArgs) -> anyhow::Result<()> {
         args.no_clobber,
         &mut progress,
     )?;
-    progress.bar.finish_and_clear();
+    progress.finish();
     if args.json {
         println!("{}", serde_json::to_value(&merged)?);
     } else if !args.quiet {
@@ -1061,6 +1083,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
         stats,
         save_stats: args.save_stats.clone(),
         scratch_dir: args.scratch_dir.clone(),
+        scratch_precision: args.scratch_precision.into(),
         bigtiff: args.bigtiff.then_some(true),
         mem_budget: budget(&args.plan)?,
         compression: args.compress.into(),
@@ -1128,7 +1151,7 @@ fn stylize(
             &mut progress,
         )?,
     };
-    progress.bar.finish_and_clear();
+    progress.finish();
     Ok(summary)
 }
 
@@ -1331,6 +1354,8 @@ struct Bar {
     bar: ProgressBar,
     verbose: bool,
     whole_run: bool,
+    /// The stage running and when it began (its time is a verbose note when it ends).
+    current: Option<(String, Instant)>,
 }
 
 impl Bar {
@@ -1352,7 +1377,22 @@ impl Bar {
             bar,
             verbose,
             whole_run: false,
+            current: None,
         }
+    }
+
+    /// Notes how long the stage that ran took, if the user asked for details.
+    fn end_stage(&mut self) {
+        if let Some((name, started)) = self.current.take() {
+            let seconds = started.elapsed().as_secs_f64();
+            self.note(&format!("{name}: {seconds:.2} s"));
+        }
+    }
+
+    /// Ends the last stage and removes the bar.
+    fn finish(&mut self) {
+        self.end_stage();
+        self.bar.finish_and_clear();
     }
 }
 
@@ -1365,6 +1405,8 @@ impl Progress for Bar {
     }
 
     fn stage(&mut self, name: &str, steps: usize) {
+        self.end_stage();
+        self.current = Some((name.to_string(), Instant::now()));
         if !self.whole_run {
             self.bar.reset();
             self.bar.set_length(steps as u64);

@@ -163,26 +163,28 @@ pub struct CpuEngine {
 struct BufferPool(std::sync::Mutex<Vec<Vec<f32>>>);
 
 /// Buffers kept at most; and the smallest worth keeping (floats).
-const POOL_BUFFERS: usize = 2;
+const POOL_BUFFERS: usize = 4;
 const POOL_MIN_FLOATS: usize = 1 << 18;
 
 impl BufferPool {
-    /// A buffer of `len` floats, reused if one is large enough (its contents are overwritten by
-    /// the caller; it is zeroed here only because a `Vec` must be initialised).
+    /// A buffer of `len` floats, reused if one is large enough but not more than twice as
+    /// large (a big buffer spent on a small need would be missed by the next big one). A reused
+    /// buffer keeps its old values (every caller overwrites all of them): only a part it never
+    /// held is zeroed, so reuse costs no pass over memory.
     fn take(&self, len: usize) -> Vec<f32> {
         let reused = {
             let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
             let best = pool
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= len)
+                .filter(|(_, b)| b.capacity() >= len && b.capacity() <= 2 * len)
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i);
             best.map(|i| pool.swap_remove(i))
         };
         match reused {
             Some(mut buffer) => {
-                buffer.clear();
+                buffer.truncate(len);
                 buffer.resize(len, 0.0);
                 buffer
             }
@@ -293,6 +295,19 @@ impl Engine for CpuEngine {
         x.into_values()
     }
 
+    fn recycle(&self, values: Vec<f32>) {
+        self.pool.give(values);
+    }
+
+    fn release(&self, x: Planar) {
+        self.pool.recycle(x);
+    }
+
+    /// A reused buffer's old values are left for the caller to overwrite.
+    fn host_buffer(&self, len: usize) -> Vec<f32> {
+        self.pool.take(len)
+    }
+
     fn conv_raw(&self, layer: usize, x: Planar) -> Planar {
         let w = &self.net.layers[layer];
         let (k, stride, pad) = (w.kernel, w.stride, w.kernel / 2);
@@ -392,13 +407,15 @@ impl Engine for CpuEngine {
     fn crop(&self, x: Planar, origin: (usize, usize), rect: Rect) -> Planar {
         let (ox, oy) = origin;
         let (w, h) = (rect.width(), rect.height());
-        let mut data = Vec::with_capacity(x.channels * w * h);
-        for c in 0..x.channels {
-            for y in rect.y0 - oy..rect.y1 - oy {
-                let row = &x.data[c * x.plane() + y * x.width..][..x.width];
-                data.extend_from_slice(&row[rect.x0 - ox..rect.x1 - ox]);
-            }
-        }
+        let mut data = self.pool.take(x.channels * w * h);
+        data.par_chunks_mut(w * h)
+            .enumerate()
+            .for_each(|(c, plane)| {
+                for (dst, y) in plane.chunks_exact_mut(w).zip(rect.y0 - oy..rect.y1 - oy) {
+                    let row = &x.data[c * x.plane() + y * x.width..][..x.width];
+                    dst.copy_from_slice(&row[rect.x0 - ox..rect.x1 - ox]);
+                }
+            });
         let channels = x.channels;
         self.pool.recycle(x);
         Planar::new(channels, h, w, data)
@@ -409,16 +426,39 @@ impl Engine for CpuEngine {
         let (mean, m2): (Vec<f64>, Vec<f64>) = x
             .data
             .par_chunks(x.plane().max(1))
+            .map(|values| mean_and_m2(|| std::iter::once(values), n))
+            .unzip();
+        Moments { count: n, mean, m2 }
+    }
+
+    /// Reads the rows of `rect` in place: no cropped copy.
+    fn moments_in(&self, x: &Planar, (ox, oy): (usize, usize), rect: Rect) -> Moments {
+        let n = rect.area() as f64;
+        let (mean, m2): (Vec<f64>, Vec<f64>) = x
+            .data
+            .par_chunks(x.plane().max(1))
             .map(|values| {
-                let mean = chunked_sum(values, |v| v) / n;
-                let centre = mean as f32;
-                let m2_about_centre = chunked_sum(values, |v| (v - centre) * (v - centre));
-                let d = mean - f64::from(centre);
-                (mean, (m2_about_centre - n * d * d).max(0.0))
+                let rows = || {
+                    (rect.y0 - oy..rect.y1 - oy)
+                        .map(|y| &values[y * x.width + rect.x0 - ox..][..rect.width()])
+                };
+                mean_and_m2(rows, n)
             })
             .unzip();
         Moments { count: n, mean, m2 }
     }
+}
+
+/// The mean and the sum of squared deviations of the `n` values in `rows()`: the squares are
+/// summed about the f32-rounded mean (accurate in f32), then shifted to the exact mean in f64.
+fn mean_and_m2<'a, R: Iterator<Item = &'a [f32]>>(rows: impl Fn() -> R, n: f64) -> (f64, f64) {
+    let mean = rows().map(|r| chunked_sum(r, |v| v)).sum::<f64>() / n;
+    let centre = mean as f32;
+    let m2_about_centre: f64 = rows()
+        .map(|r| chunked_sum(r, |v| (v - centre) * (v - centre)))
+        .sum();
+    let d = mean - f64::from(centre);
+    (mean, (m2_about_centre - n * d * d).max(0.0))
 }
 
 /// Sums `f(v)` over `values`: f32 over short chunks (vectorisable), f64 across chunks.
@@ -798,13 +838,18 @@ fn wide_conv(input: &RowBlocks<'_>, taps: &[[f32; WIDE_OUT]], pool: &BufferPool)
     input.for_each_row(|padded, y_in_block, y| {
         let mut row = vec![[0.0f32; WIDE_OUT]; out_w];
         wide_row(padded, taps, k, y_in_block, &mut row);
-        for o in 0..WIDE_OUT {
-            // SAFETY: row y of every channel is written by this iteration only.
-            let plane_row = unsafe {
-                std::slice::from_raw_parts_mut(dst.get().add(o * plane + y * out_w), out_w)
-            };
-            for (d, px) in plane_row.iter_mut().zip(&row) {
-                *d = px[o];
+        // SAFETY: row y of every channel is written by this iteration only.
+        let mut planes: [&mut [f32]; WIDE_OUT] = std::array::from_fn(|o| unsafe {
+            std::slice::from_raw_parts_mut(dst.get().add(o * plane + y * out_w), out_w)
+        });
+        // Pixel-major to planar a few pixels at a time, so that what is read stays in L1.
+        const PIXELS: usize = 8;
+        for (block, pixels) in row.chunks(PIXELS).enumerate() {
+            for (o, plane_row) in planes.iter_mut().enumerate() {
+                let dst = &mut plane_row[block * PIXELS..][..pixels.len()];
+                for (d, px) in dst.iter_mut().zip(pixels) {
+                    *d = px[o];
+                }
             }
         }
     });

@@ -29,6 +29,17 @@ pub trait Engine {
     fn upload(&self, planar: Vec<f32>, channels: usize, height: usize, width: usize) -> Self::Act;
     /// Moves an activation back to planar host values.
     fn download(&self, x: Self::Act) -> Vec<f32>;
+    /// Takes back host values that [`Engine::download`] gave and the caller no longer needs,
+    /// so that an engine which reuses its buffers can (fresh pages cost faults and zeroing).
+    fn recycle(&self, _values: Vec<f32>) {}
+    /// Drops an activation the caller no longer needs, its memory kept for reuse where the
+    /// engine reuses buffers.
+    fn release(&self, _x: Self::Act) {}
+    /// A host buffer of `len` values to fill and [`Engine::upload`] (reused where the engine
+    /// keeps buffers).
+    fn host_buffer(&self, len: usize) -> Vec<f32> {
+        vec![0.0; len]
+    }
     /// Upsamples where the layer does, reflect-pads as the layer does and convolves (without
     /// bias): the raw, not yet normalised output of layer `layer`.
     fn conv_raw(&self, layer: usize, x: Self::Act) -> Self::Act;
@@ -40,6 +51,10 @@ pub trait Engine {
     fn crop(&self, x: Self::Act, origin: (usize, usize), rect: Rect) -> Self::Act;
     /// Per-channel moments of `x`, reduced accurately (f64 on the host).
     fn moments(&self, x: &Self::Act) -> Moments;
+    /// Per-channel moments of the part of `x` (whose origin is at `origin`) covering `rect`.
+    fn moments_in(&self, x: &Self::Act, origin: (usize, usize), rect: Rect) -> Moments {
+        self.moments(&self.crop(x.clone(), origin, rect))
+    }
     /// Peak bytes of activations per pixel of a window run through [`forward`], for the memory
     /// budget (derived from the network; see docs/MEMORY.md).
     fn bytes_per_pixel(&self) -> u64;

@@ -31,6 +31,7 @@ use crate::memory;
 use crate::network::{multistyle26, Geometry, Network, StyleAffine, StyleCode};
 use crate::norm::NetworkStats;
 use crate::progress::Progress;
+use crate::scratch::ScratchPrecision;
 use crate::stats::checkpoint::Checkpoint;
 use crate::stats::exact::{self, Exact};
 use crate::stats::team::Team;
@@ -64,6 +65,8 @@ pub struct Options {
     pub save_stats: Option<PathBuf>,
     /// Directory for scratch maps (default: the system's temporary directory).
     pub scratch_dir: Option<PathBuf>,
+    /// How scratch maps store values.
+    pub scratch_precision: ScratchPrecision,
     /// Force (`Some(true)`) or forbid (`Some(false)`) BigTIFF; `None` decides by size.
     pub bigtiff: Option<bool>,
     /// Memory budget in bytes (activations, windows, row buffers).
@@ -103,6 +106,7 @@ impl Default for Options {
             stats: StatsMode::Exact,
             save_stats: None,
             scratch_dir: None,
+            scratch_precision: ScratchPrecision::F32,
             bigtiff: None,
             mem_budget: memory::default_budget(),
             compression: Compression::Lzw,
@@ -387,12 +391,19 @@ fn open_checkpoint<E: Engine>(
 ) -> Result<Checkpoint> {
     let net = engine.network();
     let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
-    check_scratch(&dir, net, plan, estimate, opts.mem_budget)?;
+    let precision = opts.scratch_precision;
+    check_scratch(
+        &dir,
+        scratch_need(net, plan, precision),
+        estimate,
+        opts.mem_budget,
+    )?;
     let mut run = run_description(input, image, engine, opts, plan)?;
+    run.push_str(&format!("; scratch {precision}"));
     if let Some(t) = &opts.team {
         run.push_str(&format!("; rank {} of {}", t.rank(), t.size()));
     }
-    let (checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume)?;
+    let (checkpoint, damaged) = Checkpoint::open(&dir, &run, opts.resume, precision)?;
     if let Some(why) = damaged {
         progress.warn(&format!("not resuming ({why}): starting over"));
     }
@@ -609,18 +620,16 @@ pub fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The scratch disk an exact tiled run of `net` over `plan` needs at its peak (bytes): the
+/// sweeps' maps, and the render's journal of f32 rows (4 samples at most) on top.
+pub fn scratch_need(net: &Network, plan: &TilePlan, precision: ScratchPrecision) -> u64 {
+    let extent = (plan.padded_width, plan.padded_height);
+    exact::peak_scratch_bytes(net, extent, precision) + (extent.0 * extent.1 * 16) as u64
+}
+
 /// Checks before the sweeps that the scratch fits where it goes: on a disk, in its free space; on
 /// a RAM-backed filesystem (a tmpfs `/tmp`), in what the memory budget leaves, since it is memory.
-fn check_scratch(
-    dir: &Path,
-    net: &Network,
-    plan: &TilePlan,
-    estimate: u64,
-    budget: u64,
-) -> Result<()> {
-    let extent = (plan.padded_width, plan.padded_height);
-    // The sweeps' maps, and the render's journal of f32 rows (4 samples at most) on top.
-    let need = exact::peak_scratch_bytes(net, extent) + (extent.0 * extent.1 * 16) as u64;
+fn check_scratch(dir: &Path, need: u64, estimate: u64, budget: u64) -> Result<()> {
     let fs = paths::filesystem(dir)?;
     let size = memory::format_size;
     if fs.in_memory && estimate + need > budget {

@@ -16,19 +16,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::norm::NetworkStats;
-use crate::scratch::ScratchMap;
+use crate::scratch::{ScratchMap, ScratchPrecision};
 
-const FORMAT: &str = "bigstyle-checkpoint/1";
+const FORMAT: &str = "bigstyle-checkpoint/2";
 const STATE: &str = "state.json";
 
-/// A scratch map as recorded: its name in the folder, shape and checksum.
+/// A scratch map as recorded: its name in the folder, shape, storage and checksum.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct MapRecord {
     name: String,
     channels: usize,
     width: usize,
     height: usize,
+    precision: ScratchPrecision,
     crc32: u32,
+}
+
+impl MapRecord {
+    /// The recorded map, opened.
+    fn open(&self, dir: &Path) -> Result<ScratchMap> {
+        ScratchMap::open(
+            &dir.join(&self.name),
+            (self.channels, self.width, self.height),
+            self.precision,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,13 +56,20 @@ struct State {
 pub struct Checkpoint {
     dir: PathBuf,
     state: State,
+    /// How the maps this run creates store their values.
+    precision: ScratchPrecision,
 }
 
 impl Checkpoint {
     /// The checkpoint of the run described by `run` under `root`. With `resume`, what an
     /// earlier identical run recorded, if it is intact; otherwise (or if it is damaged: the
     /// second value says why) an empty one, the folder cleared.
-    pub fn open(root: &Path, run: &str, resume: bool) -> Result<(Self, Option<String>)> {
+    pub fn open(
+        root: &Path,
+        run: &str,
+        resume: bool,
+        precision: ScratchPrecision,
+    ) -> Result<(Self, Option<String>)> {
         let dir = root.join(format!(
             "bigstyle-run-{:08x}",
             crc32fast::hash(run.as_bytes())
@@ -58,7 +77,14 @@ impl Checkpoint {
         let mut problem = None;
         if resume && dir.join(STATE).exists() {
             match Self::load(&dir, run) {
-                Ok(state) => return Ok((Self { dir, state }, None)),
+                Ok(state) => {
+                    let checkpoint = Self {
+                        dir,
+                        state,
+                        precision,
+                    };
+                    return Ok((checkpoint, None));
+                }
                 Err(why) => problem = Some(format!("{}: {why}", dir.display())),
             }
         }
@@ -73,7 +99,14 @@ impl Checkpoint {
             stats: None,
             maps: Vec::new(),
         };
-        Ok((Self { dir, state }, problem))
+        Ok((
+            Self {
+                dir,
+                state,
+                precision,
+            },
+            problem,
+        ))
     }
 
     /// Reads and checks a record: same format and run, every map intact.
@@ -84,8 +117,7 @@ impl Checkpoint {
             return Err("recorded for another run".into());
         }
         for m in &state.maps {
-            let map = ScratchMap::open(&dir.join(&m.name), m.channels, m.width, m.height)
-                .map_err(|e| e.to_string())?;
+            let map = m.open(dir).map_err(|e| e.to_string())?;
             if map.checksum().map_err(|e| e.to_string())? != m.crc32 {
                 return Err(format!("scratch map {} is damaged (checksum)", m.name));
             }
@@ -109,8 +141,13 @@ impl Checkpoint {
     }
 
     /// Where the map called `name` lives.
-    pub fn map_path(&self, name: &str) -> PathBuf {
+    fn map_path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// Creates the map called `name` (`channels × width × height`) in the folder.
+    pub fn create_map(&self, name: &str, shape: (usize, usize, usize)) -> Result<ScratchMap> {
+        ScratchMap::create(&self.map_path(name), shape, self.precision)
     }
 
     /// Reopens a recorded map (checked when the record was loaded).
@@ -126,7 +163,7 @@ impl Checkpoint {
                     std::io::Error::other(format!("scratch map {name} is not recorded")),
                 )
             })?;
-        ScratchMap::open(&self.map_path(name), m.channels, m.width, m.height)
+        m.open(&self.dir)
     }
 
     /// Records that `sweeps_done` sweeps are finished, with their statistics and the maps still
@@ -149,6 +186,7 @@ impl Checkpoint {
                         channels,
                         width,
                         height,
+                        precision: map.precision(),
                         crc32: map.checksum()?,
                     }
                 }

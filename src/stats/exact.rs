@@ -21,7 +21,7 @@ use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, NetworkStats};
 use crate::progress::Progress;
-use crate::scratch::ScratchMap;
+use crate::scratch::{ScratchMap, ScratchPrecision};
 use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -39,8 +39,8 @@ impl Slot {
     /// The map's file name in a checkpoint folder.
     fn file_name(self) -> String {
         match self {
-            Slot::Raw(i) => format!("raw-{i}.f32"),
-            Slot::Input(i) => format!("input-{i}.f32"),
+            Slot::Raw(i) => format!("raw-{i}.map"),
+            Slot::Input(i) => format!("input-{i}.map"),
         }
     }
 }
@@ -165,15 +165,20 @@ pub fn sweep_count(net: &Network) -> usize {
 }
 
 /// The most scratch the exact statistics of `net` hold at once on a `width × height` padded
-/// image (bytes): at each sweep, the maps still needed and the ones it writes.
-pub fn peak_scratch_bytes(net: &Network, (width, height): (usize, usize)) -> u64 {
+/// image (bytes, values stored with `precision`): at each sweep, the maps still needed and the
+/// ones it writes.
+pub fn peak_scratch_bytes(
+    net: &Network,
+    (width, height): (usize, usize),
+    precision: ScratchPrecision,
+) -> u64 {
     let schedule = Schedule::new(net);
     let bytes = |slot: &Slot| -> u64 {
         let (channels, level) = match *slot {
             Slot::Raw(i) => (net.layers[i].out_channels, net.level_out(i)),
             Slot::Input(i) => (net.layers[i].in_channels, net.level_in(i)),
         };
-        (channels * (width / level) * (height / level) * 4) as u64
+        (channels * (width / level) * (height / level) * precision.bytes()) as u64
     };
     let mut live: HashSet<Slot> = HashSet::new();
     let mut peak = 0;
@@ -323,9 +328,8 @@ impl<'a, E: Engine> Exact<'a, E> {
         ] {
             if keep {
                 let (w, h) = self.extent_at(level);
-                let path = checkpoint.map_path(&slot.file_name());
-                self.maps
-                    .insert(slot, ScratchMap::create(&path, channels, w, h)?);
+                let map = checkpoint.create_map(&slot.file_name(), (channels, w, h))?;
+                self.maps.insert(slot, map);
             }
         }
         let mut acc = Accumulator::default();
@@ -345,20 +349,17 @@ impl<'a, E: Engine> Exact<'a, E> {
                     };
                     self.store(Slot::Input(i), core_in, self.exact(held, core_in))?;
                 }
-                let raw = self.exact(self.conv(i, x, window), core_out);
+                let raw = self.conv(i, x, window);
                 if net.layers[i].norm.is_instance() {
-                    match core_out.intersect(&counted) {
-                        Some(part) if part == core_out => acc.merge(&self.engine.moments(&raw)),
-                        Some(part) => {
-                            let origin = (core_out.x0, core_out.y0);
-                            let inside = self.engine.crop(raw.clone(), origin, part);
-                            acc.merge(&self.engine.moments(&inside));
-                        }
-                        None => {}
+                    if let Some(part) = core_out.intersect(&counted) {
+                        let origin = (raw.at.x0, raw.at.y0);
+                        acc.merge(&self.engine.moments_in(&raw.x, origin, part));
                     }
                 }
                 if keep_raw {
-                    self.store(Slot::Raw(i), core_out, raw)?;
+                    self.store(Slot::Raw(i), core_out, self.exact(raw, core_out))?;
+                } else {
+                    self.engine.release(raw.x);
                 }
                 progress.step();
             }
@@ -579,7 +580,8 @@ impl<'a, E: Engine> Exact<'a, E> {
     }
 
     fn load(&self, map: &ScratchMap, rect: Rect) -> Result<Held<E::Act>> {
-        let data = map.read(rect)?;
+        let mut data = self.engine.host_buffer(map.channels() * rect.area());
+        map.read_into(rect, &mut data)?;
         let x = self
             .engine
             .upload(data, map.channels(), rect.height(), rect.width());
@@ -588,10 +590,11 @@ impl<'a, E: Engine> Exact<'a, E> {
 
     fn store(&mut self, slot: Slot, rect: Rect, x: E::Act) -> Result<()> {
         let values = self.engine.download(x);
-        match self.maps.get_mut(&slot) {
-            Some(map) => map.write(rect, &values),
-            None => Ok(()),
+        if let Some(map) = self.maps.get_mut(&slot) {
+            map.write(rect, &values)?;
         }
+        self.engine.recycle(values);
+        Ok(())
     }
 }
 
@@ -621,6 +624,12 @@ mod tests {
         assert_eq!(s.last_use[&Slot::Raw(1)], 2);
         // At most four quarter-resolution 32-channel maps at once (8 bytes per pixel each), or
         // contract.1's half-resolution map (32) with contract.2's (8).
-        assert_eq!(peak_scratch_bytes(&net, (1024, 1024)), 40 * 1024 * 1024);
+        let extent = (1024, 1024);
+        let f32_bytes = peak_scratch_bytes(&net, extent, ScratchPrecision::F32);
+        assert_eq!(f32_bytes, 40 * 1024 * 1024);
+        assert_eq!(
+            peak_scratch_bytes(&net, extent, ScratchPrecision::F16),
+            f32_bytes / 2
+        );
     }
 }

@@ -146,7 +146,7 @@ fn a_damaged_record_is_detected_and_not_used() {
         let mut child = job.start(&out, false);
         // Kill once a record with a scratch map exists.
         let deadline = Instant::now() + Duration::from_secs(120);
-        while !job.state().is_some_and(|s| s.contains(".f32")) {
+        while !job.state().is_some_and(|s| s.contains(".map")) {
             assert!(Instant::now() < deadline, "no record appeared");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -163,7 +163,7 @@ fn a_damaged_record_is_detected_and_not_used() {
             .flatten()
             .map(|e| e.path())
             .find(|p| {
-                p.extension().is_some_and(|e| e == "f32")
+                p.extension().is_some_and(|e| e == "map")
                     && job
                         .state()
                         .unwrap()
@@ -194,7 +194,7 @@ fn a_damaged_record_is_detected_and_not_used() {
     // Without --resume a record is cleared, never used.
     let out = dir.path().join("fresh.tif");
     let mut child = job.start(&out, false);
-    while !job.state().is_some_and(|s| s.contains(".f32")) {
+    while !job.state().is_some_and(|s| s.contains(".map")) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = child.kill();

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use bigstyle::scratch::ScratchPrecision;
 use bigstyle::stats::StatsMode;
 use bigstyle::{parse_style, stylize_whole, Options};
 
@@ -98,4 +99,33 @@ fn saved_statistics_give_the_same_output() {
         "second",
     );
     assert_eq!(psnr(&a, &b), f64::INFINITY);
+}
+
+/// f16 scratch maps (`--scratch-precision f16`) round what the sweeps keep: the output moves
+/// from the f32 scratch's (and the untiled network's), but stays at 60 dB or more.
+#[test]
+fn f16_scratch_stays_within_60_db_of_f32_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, img) = input(dir.path());
+    let reference = untiled(&img, "0");
+    let exact = opts(256, StatsMode::Exact);
+    let single = run_tiled(&path, dir.path(), &exact, "f32");
+    let half = Options {
+        scratch_precision: ScratchPrecision::F16,
+        ..exact
+    };
+    let half = run_tiled(&path, dir.path(), &half, "f16");
+    let worst = half
+        .iter()
+        .zip(&single)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap_or(0);
+    let (db, from_untiled) = (psnr(&half, &single), psnr(&half, &reference));
+    eprintln!("f16 scratch: {db:.1} dB from f32 scratch ({from_untiled:.1} dB from the untiled network), max {worst} levels");
+    assert!(db.is_finite(), "f16 scratch changed nothing: not used?");
+    assert!(
+        db >= 60.0 && from_untiled >= 60.0,
+        "{db:.1} / {from_untiled:.1} dB"
+    );
 }
