@@ -21,7 +21,7 @@ use bigstyle::io::InputImage;
 use bigstyle::look::Look;
 use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_size};
 use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
-use bigstyle::pipeline::{stylize_whole, Options, DEFAULT_THUMBNAIL};
+use bigstyle::pipeline::{scratch_need, stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
 use bigstyle::scratch::ScratchPrecision;
 use bigstyle::sheet::{contact_sheet, Cell};
@@ -375,6 +375,9 @@ struct PlanArgs {
     /// `thumbnail[=PX]` (from a downscaled copy, faster, approximate).
     #[arg(long, default_value = "exact", value_parser = parse_stats)]
     stats: StatsMode,
+    /// How the exact statistics' scratch maps store values.
+    #[arg(long, value_enum, default_value_t = ScratchPrecisionArg::F32)]
+    scratch_precision: ScratchPrecisionArg,
 }
 
 /// Colour handling, shared by stylizing and `info`.
@@ -446,9 +449,6 @@ struct RunArgs {
     /// Directory for scratch activations (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     scratch_dir: Option<PathBuf>,
-    /// How the exact statistics' scratch maps store values.
-    #[arg(long, value_enum, default_value_t = ScratchPrecisionArg::F32)]
-    scratch_precision: ScratchPrecisionArg,
     /// Always write BigTIFF (default: only when the output may exceed 4 GiB).
     #[arg(long)]
     bigtiff: bool,
@@ -1083,7 +1083,7 @@ fn options(args: &RunArgs, style: &StyleCode) -> anyhow::Result<Options> {
         stats,
         save_stats: args.save_stats.clone(),
         scratch_dir: args.scratch_dir.clone(),
-        scratch_precision: args.scratch_precision.into(),
+        scratch_precision: args.plan.scratch_precision.into(),
         bigtiff: args.bigtiff.then_some(true),
         mem_budget: budget(&args.plan)?,
         compression: args.compress.into(),
@@ -1214,6 +1214,13 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     };
     let seconds = network_mpx * engine.seconds_per_megapixel(style)?;
     let network = engine.network().family.clone();
+    let scratch = match mode {
+        StatsMode::Exact if plan.len() > 1 => {
+            let precision = args.plan.scratch_precision.into();
+            scratch_need(engine.network(), &plan, precision)
+        }
+        _ => 0,
+    };
     if args.json {
         let value = serde_json::json!({
             "input": args.input,
@@ -1235,6 +1242,7 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
             "stats": mode.to_string(),
             "mem_budget": budget,
             "memory_estimate": estimate.total(),
+            "scratch_bytes": scratch,
             "estimated_seconds": seconds,
         });
         println!("{value}");
@@ -1279,6 +1287,9 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
         format_size(estimate.total()),
         format_size(budget)
     );
+    if scratch > 0 {
+        println!("  scratch     about {} of disk", format_size(scratch));
+    }
     println!("  time        about {seconds:.1} s");
     Ok(())
 }

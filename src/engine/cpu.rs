@@ -163,7 +163,7 @@ pub struct CpuEngine {
 struct BufferPool(std::sync::Mutex<Vec<Vec<f32>>>);
 
 /// Buffers kept at most; and the smallest worth keeping (floats).
-const POOL_BUFFERS: usize = 4;
+const POOL_BUFFERS: usize = 2;
 const POOL_MIN_FLOATS: usize = 1 << 18;
 
 impl BufferPool {

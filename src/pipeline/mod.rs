@@ -157,6 +157,9 @@ pub struct Summary {
     pub memory_estimate: u64,
     /// Engine that ran the network (`cpu`, `burn-cuda`, …).
     pub engine: String,
+    /// Scratch disk the exact statistics' sweeps held at their peak, journal included (bytes;
+    /// 0 when no sweep ran).
+    pub scratch_bytes: u64,
     /// Seconds spent on statistics.
     pub stats_seconds: f64,
     /// Seconds spent stylizing and writing tiles.
@@ -225,6 +228,10 @@ pub fn stylize_file<E: Engine>(
         ));
     }
     let one_window = plan.len() == 1 && !plan.is_periodic() && team.is_none();
+    let scratch_bytes = match opts.stats {
+        StatsMode::Exact if !one_window => scratch_need(net, &plan, opts.scratch_precision),
+        _ => 0,
+    };
     progress.total(match &opts.stats {
         StatsMode::Exact if one_window => 1,
         // The sweeps, the render, and writing the output from the journal.
@@ -336,6 +343,7 @@ pub fn stylize_file<E: Engine>(
         mem_budget: opts.mem_budget,
         memory_estimate: memory::estimate(&info, used.tile, opts.overlap, bpp).total(),
         engine: engine.name(),
+        scratch_bytes,
         stats_seconds,
         render_seconds: started.elapsed().as_secs_f64() - stats_seconds,
     })
