@@ -1055,8 +1055,9 @@ impl<E: Engine> Session for Runner<'_, E> {
     }
 }
 
-/// Network passes over the image that a tiled exact run costs, sweeps and finish together.
-const EXACT_PASSES: f64 = 5.0;
+/// Network passes over the image that a tiled exact run costs, sweeps, scratch traffic and
+/// finish together (measured 2.9-3.1: docs/BENCHMARKS.md).
+const EXACT_PASSES: f64 = 3.0;
 
 fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
     budget_of(plan.mem_budget.as_deref())
@@ -1206,8 +1207,7 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     let network_mpx = match mode {
         // One window holding the image: one forward pass is the exact answer.
         StatsMode::Exact if plan.len() == 1 => image_mpx,
-        // The sweeps with their scratch traffic, and the finish: measured at 4.7-5.3 network
-        // passes over the image (docs/BENCHMARKS.md).
+        // The sweeps with their scratch traffic, and the finish.
         StatsMode::Exact => EXACT_PASSES * image_mpx,
         StatsMode::Thumbnail(px) => window_mpx + (px * px) as f64 / 1e6,
         StatsMode::File(_) => window_mpx,
