@@ -167,17 +167,16 @@ const POOL_BUFFERS: usize = 2;
 const POOL_MIN_FLOATS: usize = 1 << 18;
 
 impl BufferPool {
-    /// A buffer of `len` floats, reused if one is large enough but not more than twice as
-    /// large (a big buffer spent on a small need would be missed by the next big one). A reused
-    /// buffer keeps its old values (every caller overwrites all of them): only a part it never
-    /// held is zeroed, so reuse costs no pass over memory.
+    /// A buffer of `len` floats: the smallest kept one that is large enough, else a new one. A
+    /// reused buffer keeps its old values (every caller overwrites all of them): only a part it
+    /// never held is zeroed, so reuse costs no pass over memory.
     fn take(&self, len: usize) -> Vec<f32> {
         let reused = {
             let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
             let best = pool
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= len && b.capacity() <= 2 * len)
+                .filter(|(_, b)| b.capacity() >= len)
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i);
             best.map(|i| pool.swap_remove(i))
