@@ -1425,8 +1425,8 @@ impl Progress for Bar {
         self.bar.set_message(name.to_string());
     }
 
-    fn step(&mut self) {
-        self.bar.inc(1);
+    fn advance(&mut self, steps: usize) {
+        self.bar.inc(steps as u64);
     }
 
     fn note(&mut self, text: &str) {

@@ -261,6 +261,18 @@ impl Network {
             .unwrap_or(1)
     }
 
+    /// Multiply-adds of layer `i` per input pixel (its output is smaller or larger by its level).
+    pub fn layer_macs_per_pixel(&self, i: usize) -> f64 {
+        let l = &self.layers[i];
+        let level = self.level_out(i) as f64;
+        (l.out_channels * l.in_channels * l.kernel * l.kernel) as f64 / (level * level)
+    }
+
+    /// Multiply-adds of the whole network per input pixel.
+    pub fn macs_per_pixel(&self) -> f64 {
+        (0..self.len()).map(|i| self.layer_macs_per_pixel(i)).sum()
+    }
+
     /// Peak floats per input pixel that one layer of a forward pass holds at once: its input
     /// and a padded copy of it, its output and a buffer kept for reuse, plus the skip tensors that
     /// are alive across it. The engines scale this into their bytes per pixel.

@@ -145,6 +145,11 @@ impl Checkpoint {
         self.dir.join(name)
     }
 
+    /// How this run's maps store values.
+    pub fn precision(&self) -> ScratchPrecision {
+        self.precision
+    }
+
     /// Creates the map called `name` (`channels × width × height`) in the folder.
     pub fn create_map(&self, name: &str, shape: (usize, usize, usize)) -> Result<ScratchMap> {
         ScratchMap::create(&self.map_path(name), shape, self.precision)

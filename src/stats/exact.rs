@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, NetworkStats};
-use crate::progress::Progress;
+use crate::progress::{work_units, Progress};
 use crate::scratch::{ScratchMap, ScratchPrecision};
 use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
@@ -128,6 +128,88 @@ fn reads_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<Read> {
     reads
 }
 
+/// Channels and resolution divisor of the tensor `slot`.
+fn slot_shape(net: &Network, slot: Slot) -> (usize, usize) {
+    match slot {
+        Slot::Raw(i) => (net.layers[i].out_channels, net.level_out(i)),
+        Slot::Input(i) => (net.layers[i].in_channels, net.level_in(i)),
+    }
+}
+
+/// The layers that computing layer `i`'s input runs, given the maps already filled (mirrors
+/// [`reads_input`]; a layer recomputed on two paths is listed twice, as it runs twice).
+fn computed_for_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<usize> {
+    if i == 0 || ready.contains(&Slot::Input(i)) {
+        return Vec::new();
+    }
+    let mut layers = if ready.contains(&Slot::Raw(i - 1)) {
+        Vec::new()
+    } else {
+        let mut chain = computed_for_input(net, i - 1, ready);
+        chain.push(i - 1);
+        chain
+    };
+    if let Some(j) = net.layers[i - 1].skip_from {
+        layers.extend(computed_for_input(net, j, ready));
+    }
+    layers
+}
+
+/// Multiply-adds that one byte of scratch traffic is worth in time (measured on the 2-core
+/// development machine: a quarter-resolution sweep, 576 multiply-adds and 16-24 bytes per pixel,
+/// takes about a fifth as long as the first sweep's 7776 multiply-adds).
+const MACS_PER_SCRATCH_BYTE: f64 = 60.0;
+
+/// The work of each sweep and of the render, per padded-image pixel, in multiply-add
+/// equivalents (the layers each computes, and its scratch traffic): the weights of the progress
+/// bar's steps, so that its estimate of the time left follows the work left.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// Per sweep, in order.
+    pub sweeps: Vec<f64>,
+    /// The render of the image from the maps the sweeps leave.
+    pub render: f64,
+}
+
+impl Work {
+    /// The work of the exact computation of `net` with maps stored at `precision`.
+    pub fn of(net: &Network, precision: ScratchPrecision) -> Self {
+        let schedule = Schedule::new(net);
+        let bytes = |slot: &Slot| -> f64 {
+            let (channels, level) = slot_shape(net, *slot);
+            (channels * precision.bytes()) as f64 / (level * level) as f64
+        };
+        let cost = |i: usize, ready: &HashSet<Slot>| -> f64 {
+            let macs: f64 = computed_for_input(net, i, ready)
+                .iter()
+                .map(|&j| net.layer_macs_per_pixel(j))
+                .sum();
+            let read: f64 = reads_input(net, i, ready)
+                .iter()
+                .filter_map(|r| match r {
+                    Read::Map(slot) => Some(bytes(slot)),
+                    Read::Image => None,
+                })
+                .sum();
+            macs + MACS_PER_SCRATCH_BYTE * read
+        };
+        let mut ready = HashSet::new();
+        let mut sweeps = Vec::with_capacity(schedule.sweeps.len());
+        for &i in &schedule.sweeps {
+            let kept: Vec<Slot> = [Slot::Raw(i), Slot::Input(i)]
+                .into_iter()
+                .filter(|s| schedule.kept.contains(s))
+                .collect();
+            let written: f64 = kept.iter().map(bytes).sum();
+            let own = net.layer_macs_per_pixel(i);
+            sweeps.push(cost(i, &ready) + own + MACS_PER_SCRATCH_BYTE * written);
+            ready.extend(kept);
+        }
+        let render = cost(net.len(), &ready);
+        Self { sweeps, render }
+    }
+}
+
 /// One step of a halo exchange on `map`: its rows `send.1` go to process `send.0`, and the rows
 /// `receive.1` come from process `receive.0`.
 fn pass_rows(
@@ -174,10 +256,7 @@ pub fn peak_scratch_bytes(
 ) -> u64 {
     let schedule = Schedule::new(net);
     let bytes = |slot: &Slot| -> u64 {
-        let (channels, level) = match *slot {
-            Slot::Raw(i) => (net.layers[i].out_channels, net.level_out(i)),
-            Slot::Input(i) => (net.layers[i].in_channels, net.level_in(i)),
-        };
+        let (channels, level) = slot_shape(net, *slot);
         (channels * (width / level) * (height / level) * precision.bytes()) as u64
     };
     let mut live: HashSet<Slot> = HashSet::new();
@@ -208,6 +287,8 @@ pub struct Exact<'a, E: Engine> {
     band: Range<usize>,
     /// The processes sharing the image, if any.
     team: Option<&'a dyn Team>,
+    /// The weights of the progress steps.
+    work: Work,
 }
 
 impl<'a, E: Engine> Exact<'a, E> {
@@ -241,19 +322,25 @@ impl<'a, E: Engine> Exact<'a, E> {
             stats: NetworkStats::empty(net.len()),
             band,
             team,
+            work: Work::of(net, checkpoint.precision()),
         };
         let sweeps = exact.schedule.sweeps.clone();
         let done = exact.resume(checkpoint)?;
         if done > 0 {
-            progress.stage("statistics (resumed)", done * plan.len());
-            (0..done * plan.len()).for_each(|_| progress.step());
+            let units = exact.work.sweeps[..done]
+                .iter()
+                .map(|&w| exact.band_units(plan, w))
+                .sum();
+            progress.stage("statistics (resumed)", units);
+            progress.advance(units);
         }
         for (pos, &layer) in sweeps.iter().enumerate().skip(done) {
+            let per_pixel = exact.work.sweeps[pos];
             progress.stage(
                 &format!("statistics {}/{}", pos + 1, sweeps.len()),
-                plan.len(),
+                exact.band_units(plan, per_pixel),
             );
-            exact.sweep_layer(layer, input, plan, checkpoint, progress)?;
+            exact.sweep_layer(layer, per_pixel, input, plan, checkpoint, progress)?;
             exact.drop_maps_after(pos);
             let live: Vec<(String, &ScratchMap)> = exact
                 .maps
@@ -297,11 +384,26 @@ impl<'a, E: Engine> Exact<'a, E> {
         &self.stats
     }
 
-    /// One sweep: layer `i`'s raw output over every core, its moments reduced, its kept
-    /// tensors stored.
+    /// The progress units of `per_pixel` work over the cores this process sweeps.
+    fn band_units(&self, plan: &TilePlan, per_pixel: f64) -> usize {
+        self.band
+            .clone()
+            .flat_map(|row| (0..plan.cols()).map(move |col| (col, row)))
+            .map(|(col, row)| work_units(per_pixel, plan.tile_with_margin(col, row, 0).core.area()))
+            .sum()
+    }
+
+    /// The progress units of rendering `core` from the maps.
+    pub fn render_units(&self, core: Rect) -> usize {
+        work_units(self.work.render, core.area())
+    }
+
+    /// One sweep: layer `i`'s raw output over every core (`per_pixel` work each pixel, for the
+    /// progress), its moments reduced, its kept tensors stored.
     fn sweep_layer(
         &mut self,
         i: usize,
+        per_pixel: f64,
         input: &mut dyn ImageSource,
         plan: &TilePlan,
         checkpoint: &Checkpoint,
@@ -361,7 +463,7 @@ impl<'a, E: Engine> Exact<'a, E> {
                 } else {
                     self.engine.release(raw.x);
                 }
-                progress.step();
+                progress.advance(work_units(per_pixel, core.area()));
             }
         }
         if net.layers[i].norm.is_instance() {
@@ -602,6 +704,24 @@ impl<'a, E: Engine> Exact<'a, E> {
 mod tests {
     use super::*;
     use crate::network::multistyle26;
+
+    #[test]
+    fn progress_weights_follow_the_work() {
+        let net = multistyle26::builtin();
+        let w = Work::of(&net, ScratchPrecision::F32);
+        assert_eq!(w.sweeps.len(), 18);
+        // contract.0 alone (7776 multiply-adds per pixel), then again under contract.1 with
+        // its half-resolution map written; a residual sweep is a fraction of either.
+        assert!((w.sweeps[0] - net.layer_macs_per_pixel(0)).abs() < 1e-9);
+        assert!(w.sweeps[1] > w.sweeps[0]);
+        assert!(w.sweeps[0] > 3.0 * w.sweeps[4], "{:?}", w.sweeps);
+        // The render runs the two full-resolution layers on expand.0's map.
+        let tail = net.layer_macs_per_pixel(16) + net.layer_macs_per_pixel(17);
+        assert!(w.render > tail);
+        // f16 maps halve the traffic.
+        let half = Work::of(&net, ScratchPrecision::F16);
+        assert!(half.sweeps[4] < w.sweeps[4] && half.sweeps[0] == w.sweeps[0]);
+    }
 
     #[test]
     fn multistyle26_schedule_recomputes_the_full_resolution_layers_only() {
