@@ -249,8 +249,9 @@ struct JournalRecord {
 
 /// The rendered rows of a whole image, kept in a run's checkpoint folder so that a killed render
 /// continues where it stopped: f32 rows as the output writer takes them, with the number written
-/// so far and their CRC-32 recorded after every band. Once complete, [`Journal::replay`] hands
-/// the rows to the output writer.
+/// so far and their CRC-32 recorded after every band. Each row is also handed on to the output
+/// as it is recorded ([`Journal::forward_to`]; a resumed render first replays the recorded rows
+/// into it with [`Journal::replay`]), so the output is complete when the render is.
 pub struct Journal {
     path: PathBuf,
     key: String,
@@ -262,6 +263,8 @@ pub struct Journal {
     origin: (usize, usize),
     rows: usize,
     crc: crc32fast::Hasher,
+    /// Where recorded rows go on to, in image coordinates.
+    forward: Option<Box<dyn RowFile>>,
 }
 
 impl Journal {
@@ -298,7 +301,17 @@ impl Journal {
             origin,
             rows: kept.0.min(height),
             crc: crc32fast::Hasher::new_with_initial_len(kept.1, kept.0 as u64 * row_bytes),
+            forward: None,
         })
+    }
+
+    /// Hands every row recorded from now on to `output` too, after the rows already recorded
+    /// (replayed into it first).
+    pub fn forward_to(&mut self, mut output: Box<dyn RowFile>) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        Self::replay(&self.path, self.width, self.channels, self.rows, output.as_mut())?;
+        self.forward = Some(output);
+        Ok(())
     }
 
     /// The rows and checksum an earlier run recorded, if the journal still holds them intact.
@@ -370,6 +383,8 @@ impl RowSink for Journal {
             width,
             channels,
         };
+        let first = self.rows;
+        let mut recorded = Vec::new();
         for row in band.image_rows(wanted, self.origin.0, self.width) {
             let bytes = to_le(row);
             let bytes: &[u8] = bytemuck::cast_slice(&bytes);
@@ -378,14 +393,24 @@ impl RowSink for Journal {
                 .map_err(|e| Error::io(&self.path, e))?;
             self.crc.update(bytes);
             self.rows += 1;
+            if self.forward.is_some() {
+                recorded.extend_from_slice(row);
+            }
+        }
+        if let Some(output) = self.forward.as_mut().filter(|_| !recorded.is_empty()) {
+            output.write_rows(first, &recorded, self.width, self.channels)?;
         }
         self.record()
     }
 }
 
 impl RowFile for Journal {
+    /// Records the last rows; returns where the output went (the journal itself if nowhere).
     fn finish(mut self: Box<Self>) -> Result<PathBuf> {
         self.record()?;
-        Ok(self.path.clone())
+        match self.forward.take() {
+            Some(output) => output.finish(),
+            None => Ok(self.path.clone()),
+        }
     }
 }

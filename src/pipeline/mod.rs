@@ -235,15 +235,13 @@ pub fn stylize_file<E: Engine>(
     let forward_all: usize = plan.tiles().map(|t| forward_units(net, &t)).sum();
     progress.total(match &opts.stats {
         StatsMode::Exact if one_window => forward_all,
-        // The sweeps, the render, and writing the output from the journal.
+        // The sweeps, and the render.
         StatsMode::Exact => {
             let work = exact::Work::of(net, opts.scratch_precision);
             let per_pixel: f64 = work.sweeps.iter().sum::<f64>() + work.render;
-            let cores: usize = plan
-                .tiles()
+            plan.tiles()
                 .map(|t| work_units(per_pixel, t.core.area()))
-                .sum();
-            cores + write_units(&plan)
+                .sum()
         }
         StatsMode::Thumbnail(side) => thumbnail_units(net, *side) + forward_all,
         StatsMode::File(_) => forward_all,
@@ -292,7 +290,8 @@ pub fn stylize_file<E: Engine>(
                 save(exact.stats())?;
             }
             let stats_seconds = started.elapsed().as_secs_f64();
-            // Alone, the rows go to a journal first, so that a killed render resumes too.
+            // Alone, the rows are recorded in a journal on their way to the output, so that a
+            // killed render resumes too.
             let journal = checkpoint.dir().join("render.f32");
             let finish = match render.target {
                 Target::Output => Render {
@@ -301,11 +300,8 @@ pub fn stylize_file<E: Engine>(
                 },
                 _ => render,
             };
-            let (mut written, used) =
+            let (written, used) =
                 finish.with_retry(&mut image, plan.abutting(), &Finish(&exact), progress)?;
-            if let Target::Journal(path) = finish.target {
-                written = write_journal(path, &spec, output, progress)?;
-            }
             drop(exact);
             crate::io::cleanup::release(checkpoint.dir());
             checkpoint.remove()?;
@@ -437,36 +433,9 @@ fn open_checkpoint<E: Engine>(
     Ok(checkpoint)
 }
 
-/// What writing one output pixel from the journal costs (reading it back, quantising,
-/// LZW-encoding), in multiply-add equivalents of progress: measured at 0.55 of the first exact
-/// sweep's time (7776 per pixel) at 10000².
-const WRITE_PER_PIXEL: f64 = 4300.0;
-
-/// The progress units of writing the image of `plan` from the journal.
-fn write_units(plan: &TilePlan) -> usize {
-    let content = plan.content();
-    work_units(WRITE_PER_PIXEL, content.area())
-}
-
 /// The progress units of the thumbnail statistics (the network over a `side`² thumbnail).
 fn thumbnail_units(net: &Network, side: usize) -> usize {
     work_units(net.macs_per_pixel(), side * side)
-}
-
-/// Writes the output from a complete journal, through the output writer.
-fn write_journal(
-    journal: &Path,
-    spec: &OutputSpec,
-    output: &Path,
-    progress: &mut dyn Progress,
-) -> Result<PathBuf> {
-    let units = work_units(WRITE_PER_PIXEL, spec.width * spec.height);
-    progress.stage("writing", units);
-    let mut out = Output::create(output, spec.clone())?;
-    let channels = 3 + usize::from(spec.alpha);
-    Journal::replay(journal, spec.width, channels, spec.height, &mut out)?;
-    progress.advance(units);
-    out.finish()
 }
 
 /// Opens `input` as a run with `opts` reads it: at the requested size and resolution.
@@ -916,11 +885,12 @@ impl Render<'_> {
                 let size = (self.spec.width, self.spec.height);
                 let key = format!("{:?}", self.look);
                 let channels = 3 + usize::from(self.spec.alpha);
-                let journal = Journal::open(path, &key, size, channels, origin)?;
+                let mut journal = Journal::open(path, &key, size, channels, origin)?;
                 let done = journal.rows_done();
                 if done > 0 {
                     progress.note(&format!("render resumes at row {done} of {}", size.1));
                 }
+                journal.forward_to(Box::new(Output::create(self.output, self.spec.clone())?))?;
                 (Box::new(journal), (origin.1 + done, origin.1 + size.1))
             }
             Target::Part(h) => {
