@@ -309,7 +309,13 @@ impl Journal {
     /// (replayed into it first).
     pub fn forward_to(&mut self, mut output: Box<dyn RowFile>) -> Result<()> {
         self.out.flush().map_err(|e| Error::io(&self.path, e))?;
-        Self::replay(&self.path, self.width, self.channels, self.rows, output.as_mut())?;
+        Self::replay(
+            &self.path,
+            self.width,
+            self.channels,
+            self.rows,
+            output.as_mut(),
+        )?;
         self.forward = Some(output);
         Ok(())
     }
