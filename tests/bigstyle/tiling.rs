@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use bigstyle::progress::Progress;
 use bigstyle::scratch::ScratchPrecision;
 use bigstyle::stats::StatsMode;
-use bigstyle::{parse_style, stylize_whole, Options};
+use bigstyle::{parse_style, stylize_file, stylize_whole, Options};
 
 use crate::common::{model, photo, planar, psnr, quantize, run_tiled, write_rgb_tiff};
 
@@ -128,4 +129,70 @@ fn f16_scratch_stays_within_60_db_of_f32_scratch() {
         db >= 60.0 && from_untiled >= 60.0,
         "{db:.1} / {from_untiled:.1} dB"
     );
+}
+
+/// Records what a run reports to its progress bar.
+#[derive(Default)]
+struct Recorder {
+    total: usize,
+    done: usize,
+    /// Per stage: name, steps announced, steps done, calls.
+    stages: Vec<(String, usize, usize, usize)>,
+}
+
+impl Progress for Recorder {
+    fn total(&mut self, steps: usize) {
+        self.total = steps;
+    }
+    fn stage(&mut self, name: &str, steps: usize) {
+        self.stages.push((name.into(), steps, 0, 0));
+    }
+    fn advance(&mut self, steps: usize) {
+        self.done += steps;
+        if let Some(stage) = self.stages.last_mut() {
+            stage.2 += steps;
+            stage.3 += 1;
+        }
+    }
+}
+
+/// The bar's steps are weighted by work: every stage does what it announced, the run ends at its
+/// total, and a tile of the first (full-resolution) sweep weighs several of a residual sweep's.
+#[test]
+fn progress_ends_at_its_total_and_weighs_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = input(dir.path());
+    for stats in [StatsMode::Exact, StatsMode::Thumbnail(512)] {
+        for tile in [256, 2048] {
+            let mut recorder = Recorder::default();
+            let out = dir.path().join("progress.tif");
+            stylize_file(
+                &model(),
+                &path,
+                &out,
+                &opts(tile, stats.clone()),
+                &mut recorder,
+            )
+            .unwrap();
+            let label = format!("{stats} tile {tile}");
+            for (name, announced, done, _) in &recorder.stages {
+                assert_eq!(announced, done, "{label}: stage {name}");
+            }
+            let off = recorder.done.abs_diff(recorder.total) as f64 / recorder.total as f64;
+            assert!(
+                off < 0.01,
+                "{label}: {} of {}",
+                recorder.done,
+                recorder.total
+            );
+            if matches!(stats, StatsMode::Exact) && tile == 256 {
+                let per_tile = |i: usize| {
+                    let (_, steps, _, calls) = &recorder.stages[i];
+                    *steps as f64 / *calls as f64
+                };
+                // Stage 0 is the first sweep; stage 4 a residual block's.
+                assert!(per_tile(0) > 3.0 * per_tile(4), "{:?}", recorder.stages);
+            }
+        }
+    }
 }
