@@ -52,13 +52,15 @@ enum Read {
     Image,
 }
 
-/// Which tensors are kept, which layers are swept, and after which sweep each map is dropped;
-/// derived from the network alone.
+/// Which tensors are kept, which layers are swept, what each sweep (and the render) reads and
+/// runs, and after which sweep each map is dropped; derived from the network alone.
 #[derive(Debug)]
 struct Schedule {
     kept: HashSet<Slot>,
     /// Layers swept, in order: every normalised layer, and every layer whose tensors are kept.
     sweeps: Vec<usize>,
+    /// What computing each swept layer's input takes, in sweep order, then the render's.
+    inputs: Vec<InputWalk>,
     /// Position in `sweeps` of the last sweep reading each map (`sweeps.len()`: the render).
     last_use: HashMap<Slot, usize>,
 }
@@ -81,51 +83,75 @@ impl Schedule {
                     || kept.contains(&Slot::Input(i))
             })
             .collect();
-        let mut ready = HashSet::new();
-        let mut last_use = HashMap::new();
-        for (pos, &i) in sweeps.iter().enumerate() {
-            for read in reads_input(net, i, &ready) {
-                if let Read::Map(slot) = read {
-                    last_use.insert(slot, pos);
-                }
-            }
-            ready.extend(
-                [Slot::Raw(i), Slot::Input(i)]
-                    .into_iter()
-                    .filter(|s| kept.contains(s)),
-            );
-        }
-        for read in reads_input(net, net.len(), &ready) {
-            if let Read::Map(slot) = read {
-                last_use.insert(slot, sweeps.len());
-            }
-        }
-        Self {
+        let mut schedule = Self {
             kept,
             sweeps,
-            last_use,
+            inputs: Vec::new(),
+            last_use: HashMap::new(),
+        };
+        let mut ready = HashSet::new();
+        for &i in &schedule.sweeps {
+            schedule.inputs.push(walk_input(net, i, &ready));
+            ready.extend(schedule.kept_by(i));
         }
+        schedule.inputs.push(walk_input(net, net.len(), &ready));
+        for (pos, walk) in schedule.inputs.iter().enumerate() {
+            for read in &walk.reads {
+                if let Read::Map(slot) = read {
+                    schedule.last_use.insert(*slot, pos);
+                }
+            }
+        }
+        schedule
+    }
+
+    /// The tensors of layer `i` that its sweep keeps in maps.
+    fn kept_by(&self, i: usize) -> impl Iterator<Item = Slot> + '_ {
+        [Slot::Raw(i), Slot::Input(i)]
+            .into_iter()
+            .filter(|s| self.kept.contains(s))
+    }
+
+    /// What the render reads and runs.
+    fn render_input(&self) -> &InputWalk {
+        &self.inputs[self.sweeps.len()]
     }
 }
 
-/// What computing layer `i`'s input reads, given the maps already filled (mirrors
-/// [`Exact::input`]).
-fn reads_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<Read> {
+/// What computing a layer's input takes, given the maps already filled (mirrors
+/// [`Exact::input`]): the maps (or the image) it reads, and the layers it runs on the way, in
+/// order (a layer recomputed on two paths is listed twice, as it runs twice).
+#[derive(Debug)]
+struct InputWalk {
+    reads: Vec<Read>,
+    layers: Vec<usize>,
+}
+
+/// The [`InputWalk`] of layer `i`'s input, given the maps in `ready`.
+fn walk_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> InputWalk {
+    let read = |what: Read| InputWalk {
+        reads: vec![what],
+        layers: Vec::new(),
+    };
     if i == 0 {
-        return vec![Read::Image];
+        return read(Read::Image);
     }
     if ready.contains(&Slot::Input(i)) {
-        return vec![Read::Map(Slot::Input(i))];
+        return read(Read::Map(Slot::Input(i)));
     }
-    let mut reads = if ready.contains(&Slot::Raw(i - 1)) {
-        vec![Read::Map(Slot::Raw(i - 1))]
+    let mut walk = if ready.contains(&Slot::Raw(i - 1)) {
+        read(Read::Map(Slot::Raw(i - 1)))
     } else {
-        reads_input(net, i - 1, ready)
+        let mut chain = walk_input(net, i - 1, ready);
+        chain.layers.push(i - 1);
+        chain
     };
     if let Some(j) = net.layers[i - 1].skip_from {
-        reads.extend(reads_input(net, j, ready));
+        let skip = walk_input(net, j, ready);
+        walk.reads.extend(skip.reads);
+        walk.layers.extend(skip.layers);
     }
-    reads
+    walk
 }
 
 /// Channels and resolution divisor of the tensor `slot`.
@@ -134,25 +160,6 @@ fn slot_shape(net: &Network, slot: Slot) -> (usize, usize) {
         Slot::Raw(i) => (net.layers[i].out_channels, net.level_out(i)),
         Slot::Input(i) => (net.layers[i].in_channels, net.level_in(i)),
     }
-}
-
-/// The layers that computing layer `i`'s input runs, given the maps already filled (mirrors
-/// [`reads_input`]; a layer recomputed on two paths is listed twice, as it runs twice).
-fn computed_for_input(net: &Network, i: usize, ready: &HashSet<Slot>) -> Vec<usize> {
-    if i == 0 || ready.contains(&Slot::Input(i)) {
-        return Vec::new();
-    }
-    let mut layers = if ready.contains(&Slot::Raw(i - 1)) {
-        Vec::new()
-    } else {
-        let mut chain = computed_for_input(net, i - 1, ready);
-        chain.push(i - 1);
-        chain
-    };
-    if let Some(j) = net.layers[i - 1].skip_from {
-        layers.extend(computed_for_input(net, j, ready));
-    }
-    layers
 }
 
 /// Multiply-adds that one byte of scratch traffic is worth in time (measured on the 2-core
@@ -179,12 +186,14 @@ impl Work {
             let (channels, level) = slot_shape(net, *slot);
             (channels * precision.bytes()) as f64 / (level * level) as f64
         };
-        let cost = |i: usize, ready: &HashSet<Slot>| -> f64 {
-            let macs: f64 = computed_for_input(net, i, ready)
+        let cost = |walk: &InputWalk| -> f64 {
+            let macs: f64 = walk
+                .layers
                 .iter()
                 .map(|&j| net.layer_macs_per_pixel(j))
                 .sum();
-            let read: f64 = reads_input(net, i, ready)
+            let read: f64 = walk
+                .reads
                 .iter()
                 .filter_map(|r| match r {
                     Read::Map(slot) => Some(bytes(slot)),
@@ -193,19 +202,16 @@ impl Work {
                 .sum();
             macs + MACS_PER_SCRATCH_BYTE * read
         };
-        let mut ready = HashSet::new();
-        let mut sweeps = Vec::with_capacity(schedule.sweeps.len());
-        for &i in &schedule.sweeps {
-            let kept: Vec<Slot> = [Slot::Raw(i), Slot::Input(i)]
-                .into_iter()
-                .filter(|s| schedule.kept.contains(s))
-                .collect();
-            let written: f64 = kept.iter().map(bytes).sum();
-            let own = net.layer_macs_per_pixel(i);
-            sweeps.push(cost(i, &ready) + own + MACS_PER_SCRATCH_BYTE * written);
-            ready.extend(kept);
-        }
-        let render = cost(net.len(), &ready);
+        let sweeps = schedule
+            .sweeps
+            .iter()
+            .zip(&schedule.inputs)
+            .map(|(&i, walk)| {
+                let written: f64 = schedule.kept_by(i).map(|slot| bytes(&slot)).sum();
+                cost(walk) + net.layer_macs_per_pixel(i) + MACS_PER_SCRATCH_BYTE * written
+            })
+            .collect();
+        let render = cost(schedule.render_input());
         Self { sweeps, render }
     }
 }
@@ -262,11 +268,7 @@ pub fn peak_scratch_bytes(
     let mut live: HashSet<Slot> = HashSet::new();
     let mut peak = 0;
     for (pos, &i) in schedule.sweeps.iter().enumerate() {
-        live.extend(
-            [Slot::Raw(i), Slot::Input(i)]
-                .into_iter()
-                .filter(|s| schedule.kept.contains(s)),
-        );
+        live.extend(schedule.kept_by(i));
         peak = peak.max(live.iter().map(bytes).sum());
         live.retain(|slot| schedule.last_use.get(slot).is_some_and(|&last| last > pos));
     }
@@ -489,10 +491,7 @@ impl<'a, E: Engine> Exact<'a, E> {
     /// cores then finds its halo in the local map. A halo spans the network's receptive field.
     fn exchange_halos(&mut self, team: &dyn Team, slot: Slot, plan: &TilePlan) -> Result<()> {
         let net = self.engine.network();
-        let level = match slot {
-            Slot::Raw(i) => net.level_out(i),
-            Slot::Input(i) => net.level_in(i),
-        };
+        let (_, level) = slot_shape(net, slot);
         let (w, _) = self.extent_at(level);
         let g = net.geometry();
         let halo = (g.receptive_radius + 2 * g.stride).div_ceil(level);
@@ -548,14 +547,12 @@ impl<'a, E: Engine> Exact<'a, E> {
     /// The image rectangle the render of `core` reads, if the kept maps do not spare it: the
     /// core grown by the receptive field.
     pub fn render_window(&self, core: Rect) -> Option<Rect> {
-        let net = self.engine.network();
-        let ready: HashSet<Slot> = self.maps.keys().copied().collect();
-        reads_input(net, net.len(), &ready)
+        let g = self.engine.network().geometry();
+        self.schedule
+            .render_input()
+            .reads
             .contains(&Read::Image)
-            .then(|| {
-                let g = net.geometry();
-                core.grow_within(g.receptive_radius + g.stride, self.extent.0, self.extent.1)
-            })
+            .then(|| core.grow_within(g.receptive_radius + g.stride, self.extent.0, self.extent.1))
     }
 
     /// The network's output over `core`, exactly as the untiled network computes it, from the
