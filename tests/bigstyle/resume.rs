@@ -40,6 +40,15 @@ impl Job {
         self.command(output, resume).spawn().unwrap()
     }
 
+    /// Waits (two minutes at most) until the run's record names a scratch map.
+    fn wait_for_map_record(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !self.state().is_some_and(|s| s.contains(".map")) {
+            assert!(Instant::now() < deadline, "no record appeared");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn state(&self) -> Option<String> {
         let dir = std::fs::read_dir(&self.scratch)
             .ok()?
@@ -145,11 +154,7 @@ fn a_damaged_record_is_detected_and_not_used() {
         let out = dir.path().join(format!("{damage}.tif"));
         let mut child = job.start(&out, false);
         // Kill once a record with a scratch map exists.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !job.state().is_some_and(|s| s.contains(".map")) {
-            assert!(Instant::now() < deadline, "no record appeared");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        job.wait_for_map_record();
         let _ = child.kill();
         let _ = child.wait();
         let record = std::fs::read_dir(&job.scratch)
@@ -194,9 +199,7 @@ fn a_damaged_record_is_detected_and_not_used() {
     // Without --resume a record is cleared, never used.
     let out = dir.path().join("fresh.tif");
     let mut child = job.start(&out, false);
-    while !job.state().is_some_and(|s| s.contains(".map")) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    job.wait_for_map_record();
     let _ = child.kill();
     let _ = child.wait();
     let stderr = job.finish(&out, false);
