@@ -192,7 +192,7 @@ impl BufferPool {
     }
 
     /// Keeps the values of `x` for reuse unless a clone still shares them.
-    fn recycle(&self, x: Planar) {
+    fn release(&self, x: Planar) {
         if let Ok(buffer) = Arc::try_unwrap(x.data) {
             self.give(buffer);
         }
@@ -299,7 +299,7 @@ impl Engine for CpuEngine {
     }
 
     fn release(&self, x: Planar) {
-        self.pool.recycle(x);
+        self.pool.release(x);
     }
 
     /// A reused buffer's old values are left for the caller to overwrite.
@@ -318,7 +318,7 @@ impl Engine for CpuEngine {
             } else {
                 direct_conv(&rows, &w.weight, w.out_channels, &self.pool)
             };
-            self.pool.recycle(x);
+            self.pool.release(x);
             return out;
         }
         let factor = if w.upsample { 2 } else { 1 };
@@ -374,7 +374,7 @@ impl Engine for CpuEngine {
                 }
             });
         });
-        self.pool.recycle(x);
+        self.pool.release(x);
         Planar::new(w.out_channels, out_h, out_w, out)
     }
 
@@ -399,7 +399,7 @@ impl Engine for CpuEngine {
             .par_chunks_mut(1 << 16)
             .zip(b.data.par_chunks(1 << 16))
             .for_each(|(x, y)| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
-        self.pool.recycle(b);
+        self.pool.release(b);
         a
     }
 
@@ -416,7 +416,7 @@ impl Engine for CpuEngine {
                 }
             });
         let channels = x.channels;
-        self.pool.recycle(x);
+        self.pool.release(x);
         Planar::new(channels, h, w, data)
     }
 
