@@ -120,8 +120,16 @@ impl ScratchMap {
     }
 
     /// Size of the map's file in bytes.
-    fn bytes(&self) -> u64 {
-        (self.channels * self.width * self.height * self.precision.bytes()) as u64
+    pub fn bytes(&self) -> u64 {
+        Self::bytes_for((self.channels, self.width, self.height), self.precision)
+    }
+
+    /// Size in bytes of the file of a `channels × width × height` map stored with `precision`.
+    pub fn bytes_for(
+        (channels, width, height): (usize, usize, usize),
+        precision: ScratchPrecision,
+    ) -> u64 {
+        (channels * width * height * precision.bytes()) as u64
     }
 
     /// CRC-32 of the map's contents, read sequentially: detects a damaged map before reuse.
@@ -178,12 +186,8 @@ impl ScratchMap {
             .zip(rect.y0..rect.y1)
             .try_for_each_init(
                 || (Vec::new(), vec![0.0f32; rw * channels]),
-                |(bytes, values), (mut planes, y)| {
-                    bytes.resize(values.len() * self.precision.bytes(), 0u8);
-                    self.file
-                        .read_exact_at(bytes, self.offset(y, rect.x0))
-                        .map_err(|e| Error::io(&self.path, e))?;
-                    self.decode(bytes, values);
+                |(halves, values), (mut planes, y)| {
+                    self.read_row(y, rect.x0, values, halves)?;
                     for (c, plane_row) in planes.iter_mut().enumerate() {
                         for (d, px) in plane_row.iter_mut().zip(values.chunks_exact(channels)) {
                             *d = px[c];
@@ -194,52 +198,112 @@ impl ScratchMap {
             )
     }
 
-    /// Stores planar values for `rect`.
+    /// Reads `values.len() / channels` pixels of row `y` from column `x0` into `values`
+    /// (interleaved); f16 maps are read through `halves`, f32 ones straight into `values`.
+    fn read_row(
+        &self,
+        y: usize,
+        x0: usize,
+        values: &mut [f32],
+        halves: &mut Vec<f16>,
+    ) -> Result<()> {
+        let at = self.offset(y, x0);
+        let read = |bytes: &mut [u8]| {
+            self.file
+                .read_exact_at(bytes, at)
+                .map_err(|e| Error::io(&self.path, e))
+        };
+        match self.precision {
+            ScratchPrecision::F32 => read(bytemuck::cast_slice_mut(values)),
+            ScratchPrecision::F16 => {
+                halves.resize(values.len(), f16::ZERO);
+                read(bytemuck::cast_slice_mut(halves))?;
+                halves.convert_to_f32_slice(values);
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores planar values for `rect`. Rows are written one batch at a time while all other
+    /// cores interleave the next batch: concurrent writes to one file would queue on its lock
+    /// in the kernel.
     pub fn write(&mut self, rect: Rect, planar: &[f32]) -> Result<()> {
-        let (rw, rh) = (rect.width(), rect.height());
-        let plane = rw * rh;
-        let channels = self.channels;
         let map = &*self;
-        (rect.y0..rect.y1).into_par_iter().try_for_each_init(
-            || (vec![0.0f32; rw * channels], Vec::new()),
-            |(values, bytes), y| {
-                let k = y - rect.y0;
+        let mut pending: Option<RowBatch> = None;
+        let mut free = RowBatch::default();
+        for k0 in (0..rect.height()).step_by(WRITE_BATCH_ROWS) {
+            let mut next = std::mem::take(&mut free);
+            next.rows = k0..(k0 + WRITE_BATCH_ROWS).min(rect.height());
+            let (written, ()) = rayon::join(
+                || pending.take().map(|batch| map.write_batch(rect, batch)),
+                || map.interleave(rect, planar, &mut next),
+            );
+            if let Some(done) = written {
+                free = done?;
+            }
+            pending = Some(next);
+        }
+        match pending {
+            Some(batch) => map.write_batch(rect, batch).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// Fills `batch` with its rows of the planar values of `rect`, pixel-interleaved and
+    /// stored at the map's precision.
+    fn interleave(&self, rect: Rect, planar: &[f32], batch: &mut RowBatch) {
+        let rw = rect.width();
+        let plane = rw * rect.height();
+        let row_len = rw * self.channels;
+        batch.values.resize(batch.rows.len() * row_len, 0.0);
+        batch
+            .values
+            .par_chunks_mut(row_len.max(1))
+            .zip(batch.rows.clone())
+            .for_each(|(values, k)| {
                 for (c, src) in planar.chunks_exact(plane).enumerate() {
                     let row = &src[k * rw..][..rw];
-                    for (px, v) in values.chunks_exact_mut(channels).zip(row) {
+                    for (px, v) in values.chunks_exact_mut(self.channels).zip(row) {
                         px[c] = *v;
                     }
                 }
-                map.encode(values, bytes);
-                map.file
-                    .write_all_at(bytes, map.offset(y, rect.x0))
-                    .map_err(|e| Error::io(&map.path, e))
-            },
-        )
-    }
-
-    /// Stored bytes to values.
-    fn decode(&self, bytes: &[u8], values: &mut [f32]) {
-        match self.precision {
-            ScratchPrecision::F32 => values.copy_from_slice(bytemuck::cast_slice(bytes)),
-            ScratchPrecision::F16 => {
-                let halves: &[f16] = bytemuck::cast_slice(bytes);
-                halves.convert_to_f32_slice(values);
-            }
+            });
+        if self.precision == ScratchPrecision::F16 {
+            batch.halves.resize(batch.values.len(), f16::ZERO);
+            batch
+                .halves
+                .par_chunks_mut(row_len.max(1))
+                .zip(batch.values.par_chunks(row_len.max(1)))
+                .for_each(|(halves, values)| halves.convert_from_f32_slice(values));
         }
     }
 
-    /// Values to stored bytes.
-    fn encode(&self, values: &[f32], bytes: &mut Vec<u8>) {
-        bytes.resize(values.len() * self.precision.bytes(), 0u8);
-        match self.precision {
-            ScratchPrecision::F32 => bytes.copy_from_slice(bytemuck::cast_slice(values)),
-            ScratchPrecision::F16 => {
-                let halves: &mut [f16] = bytemuck::cast_slice_mut(bytes);
-                halves.convert_from_f32_slice(values);
-            }
+    /// Writes the rows `batch` holds, one system call each; gives the batch back for reuse.
+    fn write_batch(&self, rect: Rect, batch: RowBatch) -> Result<RowBatch> {
+        let bytes: &[u8] = match self.precision {
+            ScratchPrecision::F32 => bytemuck::cast_slice(&batch.values),
+            ScratchPrecision::F16 => bytemuck::cast_slice(&batch.halves),
+        };
+        let row_bytes = rect.width() * self.channels * self.precision.bytes();
+        for (row, k) in bytes.chunks_exact(row_bytes.max(1)).zip(batch.rows.clone()) {
+            self.file
+                .write_all_at(row, self.offset(rect.y0 + k, rect.x0))
+                .map_err(|e| Error::io(&self.path, e))?;
         }
+        Ok(batch)
     }
+}
+
+/// Window rows interleaved together and then written together by [`ScratchMap::write`].
+const WRITE_BATCH_ROWS: usize = 16;
+
+/// Some rows of a window (counted from its top), pixel-interleaved: the f32 values, and their
+/// f16 form when the map stores f16.
+#[derive(Default)]
+struct RowBatch {
+    rows: std::ops::Range<usize>,
+    values: Vec<f32>,
+    halves: Vec<f16>,
 }
 
 /// Splits planar `[channel][row][col]` values (planes of `plane` values, rows of `width`) into

@@ -291,6 +291,9 @@ pub struct Exact<'a, E: Engine> {
     team: Option<&'a dyn Team>,
     /// The weights of the progress steps.
     work: Work,
+    /// The most scratch disk the maps take at once ([`peak_scratch_bytes`]): spare map files
+    /// are kept for reuse within it.
+    peak_scratch: u64,
 }
 
 impl<'a, E: Engine> Exact<'a, E> {
@@ -325,6 +328,11 @@ impl<'a, E: Engine> Exact<'a, E> {
             band,
             team,
             work: Work::of(net, checkpoint.precision()),
+            peak_scratch: peak_scratch_bytes(
+                net,
+                (plan.padded_width, plan.padded_height),
+                checkpoint.precision(),
+            ),
         };
         let sweeps = exact.schedule.sweeps.clone();
         let done = exact.resume(checkpoint)?;
@@ -351,6 +359,7 @@ impl<'a, E: Engine> Exact<'a, E> {
                 .collect();
             checkpoint.record(pos + 1, &exact.stats, &live)?;
         }
+        checkpoint.trim_spares(0)?;
         Ok(exact)
     }
 
@@ -436,6 +445,8 @@ impl<'a, E: Engine> Exact<'a, E> {
                 self.maps.insert(slot, map);
             }
         }
+        let in_use: u64 = self.maps.values().map(ScratchMap::bytes).sum();
+        checkpoint.trim_spares(self.peak_scratch.saturating_sub(in_use))?;
         let mut acc = Accumulator::default();
         // Only the image's own pixels count (a periodic plan's margins repeat them).
         let counted = plan.content().scaled_down(net.level_out(i));
