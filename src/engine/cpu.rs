@@ -11,6 +11,7 @@ use super::Engine;
 use crate::geom::Rect;
 use crate::network::{multistyle26, Activation, Network};
 use crate::norm::Moments;
+use winograd::{winograd_conv, WinogradFilters};
 
 /// The instruction sets the CPU kernels can be compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +82,20 @@ macro_rules! simd_dispatch {
                 unsafe fn avx2($($arg: $ty),*) {
                     $avx2($($arg),*)
                 }
-                match simd() {
+                match $crate::engine::cpu::simd() {
                     // SAFETY: simd() never names more than the processor supports.
-                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::engine::cpu::Simd::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                    Simd::Generic => {}
+                    $crate::engine::cpu::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::engine::cpu::Simd::Generic => {}
                 }
             }
             $generic($($arg),*)
         }
     };
 }
+
+mod winograd;
 
 /// A planar activation `[channels][height][width]` in host memory.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +156,8 @@ pub struct CpuEngine {
     net: Network,
     /// Weights as `[tap][out channel]` of the layers [`wide_conv`] computes (3 → 32, stride 1).
     wide_taps: Vec<Option<Vec<[f32; WIDE_OUT]>>>,
+    /// Transformed filters of the 3×3 and 9×9 stride-1 layers computed by [`winograd_conv`].
+    winograd: Vec<Option<WinogradFilters>>,
     /// Large buffers of dropped activations, reused so that each layer's output does not cost
     /// fresh pages (page faults and kernel zeroing were ~8 % of the profile at 2048²).
     pool: BufferPool,
@@ -217,7 +222,7 @@ impl BufferPool {
 impl CpuEngine {
     /// The engine for `net`.
     pub fn new(net: Network) -> Self {
-        let wide_taps = net
+        let wide_taps: Vec<Option<Vec<[f32; WIDE_OUT]>>> = net
             .layers
             .iter()
             .map(|layer| {
@@ -236,9 +241,17 @@ impl CpuEngine {
                 })
             })
             .collect();
+        // The register-blocked first-layer kernel is faster where it runs (AVX2, AVX-512).
+        let winograd = net
+            .layers
+            .iter()
+            .zip(&wide_taps)
+            .map(|(layer, wide)| wide.is_none().then(|| WinogradFilters::of(layer)).flatten())
+            .collect();
         Self {
             net,
             wide_taps,
+            winograd,
             pool: BufferPool::default(),
         }
     }
@@ -318,6 +331,11 @@ impl Engine for CpuEngine {
             } else {
                 direct_conv(&rows, &w.weight, w.out_channels, &self.pool)
             };
+            self.pool.release(x);
+            return out;
+        }
+        if let Some(filters) = &self.winograd[layer] {
+            let out = winograd_conv(&x, filters, w.upsample, &self.pool);
             self.pool.release(x);
             return out;
         }
