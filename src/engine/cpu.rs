@@ -1,7 +1,11 @@
-//! The CPU engine: each convolution is reflect padding (and upsampling) into one buffer, then
-//! im2col over blocks of output rows and a GEMM per block (the `gemm` crate's SIMD kernels),
-//! blocks spread over all cores with rayon; normalisation, activation and moments are single
-//! passes over each channel plane. Same layer semantics as the burn model, tested against it.
+//! The CPU engine: each convolution reflect-pads (and upsamples) a block of rows at a time, then
+//! computes it by the kernel that suits its shape: a register-blocked direct kernel for the
+//! 3→32 first layer and the thin last layers, Winograd F(2×2, 3×3) for the other stride-1
+//! layers ([`winograd`]), and for the rest (the stride-2 layers) one small matrix product per
+//! kernel tap straight from the padded rows (the `gemm` crate's SIMD kernels; no im2col copy).
+//! Blocks are spread over all cores with rayon; normalisation, activation and moments are
+//! single passes over each channel plane. Same layer semantics as the burn model, tested
+//! against it.
 
 use std::sync::Arc;
 
@@ -131,10 +135,11 @@ impl Planar {
     }
 }
 
-/// Target size (floats) of one im2col block: small enough to stay in cache.
+/// Target size (floats) of one block of a matrix-product convolution: small enough to stay in
+/// cache.
 const BLOCK_FLOATS: usize = 1 << 18;
-/// Layers with at most this many output channels use the direct convolution: a GEMM with so
-/// few rows is bound by im2col traffic.
+/// Layers with at most this many output channels use the direct convolution: a matrix product
+/// with so few rows is bound by its input traffic.
 const DIRECT_MAX_OUT: usize = 4;
 /// Output pixels computed together by the direct convolution.
 const LANES: usize = 16;
@@ -146,7 +151,8 @@ const WIDE_IN: usize = 3;
 const SUM_CHUNK: usize = 1024;
 
 thread_local! {
-    /// Each worker thread's padded-rows and im2col buffers, reused across blocks and layers.
+    /// Each worker thread's padded-rows and Winograd work buffers, reused across blocks and
+    /// layers.
     static COL: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
@@ -227,7 +233,7 @@ impl CpuEngine {
             .iter()
             .map(|layer| {
                 // Without AVX2 or AVX-512 the direct kernel is not vectorised well: the gemm
-                // crate's kernels (SSE, NEON) do better through im2col.
+                // crate's kernels (SSE, NEON) do better through Winograd.
                 let wide = layer.in_channels == WIDE_IN
                     && layer.out_channels == WIDE_OUT
                     && layer.stride == 1
@@ -350,8 +356,7 @@ impl Engine for CpuEngine {
         let blocks: Vec<usize> = (0..out_h).step_by(rows_per_block).collect();
         blocks.into_par_iter().for_each(|y0| {
             let rows = rows_per_block.min(out_h - y0);
-            let cols = rows * out_w;
-            COL.with_borrow_mut(|(rows_buf, col)| {
+            COL.with_borrow_mut(|(rows_buf, _)| {
                 let r0 = y0 * stride;
                 let padded = pad_reflect_rows(
                     &x,
@@ -362,34 +367,41 @@ impl Engine for CpuEngine {
                     r0 + (rows - 1) * stride + k,
                     rows_buf,
                 );
-                col.resize(taps * cols, 0.0);
-                im2col(&padded, k, stride, 0, rows, out_w, col);
-                *rows_buf = padded.data;
-                // SAFETY: this block writes rows y0..y0+rows of every output channel, disjoint
-                // from other blocks; all strides and sizes match the buffers allocated above.
-                unsafe {
-                    gemm::gemm(
-                        w.out_channels,
-                        cols,
-                        taps,
-                        dst.get().add(y0 * out_w),
-                        1,
-                        plane as isize,
-                        false,
-                        w.weight.as_ptr(),
-                        1,
-                        taps as isize,
-                        col.as_ptr(),
-                        1,
-                        cols as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
+                let lw = padded.logical_width;
+                let kernel_taps = (0..k).flat_map(|ky| (0..k).map(move |kx| (ky, kx)));
+                for r in 0..rows {
+                    for (tap, (ky, kx)) in kernel_taps.clone().enumerate() {
+                        let input = (r * stride + ky) * lw + padded.tap_offset(kx, stride);
+                        // SAFETY: output row y0 + r of every channel belongs to this block
+                        // alone; `dst` holds `co` planes of `plane` values, the weights are
+                        // `[out][in][ky][kx]` and `padded` holds this block's padded rows of
+                        // every input channel, so every stride and extent is in bounds.
+                        unsafe {
+                            gemm::gemm(
+                                w.out_channels,
+                                out_w,
+                                w.in_channels,
+                                dst.get().add((y0 + r) * out_w),
+                                1,
+                                plane as isize,
+                                tap > 0,
+                                w.weight.as_ptr().add(ky * k + kx),
+                                (k * k) as isize,
+                                taps as isize,
+                                padded.data.as_ptr().add(input),
+                                1,
+                                padded.plane() as isize,
+                                1.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                gemm::Parallelism::None,
+                            );
+                        }
+                    }
                 }
+                *rows_buf = padded.data;
             });
         });
         self.pool.release(x);
@@ -631,36 +643,6 @@ fn fill_padded_row(row: &[f32], factor: usize, pad: usize, out: &mut [f32]) {
     for i in 0..pad {
         out[pad - 1 - i] = out[pad + 1 + i];
         out[pad + w + i] = out[pad + w - 2 - i];
-    }
-}
-
-/// Fills `col` (`[channel·ky·kx][row·col]`) with the inputs of output rows `y0 .. y0 + rows`.
-fn im2col(
-    padded: &Padded,
-    k: usize,
-    stride: usize,
-    y0: usize,
-    rows: usize,
-    out_w: usize,
-    col: &mut [f32],
-) {
-    let cols = rows * out_w;
-    let width = padded.logical_width;
-    let mut tap = 0;
-    for c in 0..padded.channels {
-        let src = &padded.data[c * padded.plane()..][..padded.plane()];
-        for ky in 0..k {
-            for kx in 0..k {
-                let offset = padded.tap_offset(kx, stride);
-                let dst = &mut col[tap * cols..][..cols];
-                for r in 0..rows {
-                    let sy = (y0 + r) * stride + ky;
-                    let run = &src[sy * width + offset..][..out_w];
-                    dst[r * out_w..][..out_w].copy_from_slice(run);
-                }
-                tap += 1;
-            }
-        }
     }
 }
 
