@@ -132,20 +132,27 @@ impl ScratchMap {
         (channels * width * height * precision.bytes()) as u64
     }
 
-    /// CRC-32 of the map's contents, read sequentially: detects a damaged map before reuse.
+    /// CRC-32 of the map's contents: detects a damaged map before reuse. Chunks are read and
+    /// checksummed by all cores, their checksums combined in order.
     pub fn checksum(&self) -> Result<u32> {
-        const CHUNK: usize = 4 << 20;
+        const CHUNK: u64 = 4 << 20;
         let total = self.bytes();
-        let mut buf = vec![0u8; CHUNK];
+        let parts: Vec<crc32fast::Hasher> = (0..total.div_ceil(CHUNK))
+            .into_par_iter()
+            .map_init(Vec::new, |buf, k| {
+                let at = k * CHUNK;
+                buf.resize((total - at).min(CHUNK) as usize, 0u8);
+                self.file
+                    .read_exact_at(buf, at)
+                    .map_err(|e| Error::io(&self.path, e))?;
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(buf);
+                Ok(crc)
+            })
+            .collect::<Result<_>>()?;
         let mut crc = crc32fast::Hasher::new();
-        let mut at = 0u64;
-        while at < total {
-            let n = CHUNK.min((total - at) as usize);
-            self.file
-                .read_exact_at(&mut buf[..n], at)
-                .map_err(|e| Error::io(&self.path, e))?;
-            crc.update(&buf[..n]);
-            at += n as u64;
+        for part in &parts {
+            crc.combine(part);
         }
         Ok(crc.finalize())
     }
@@ -357,6 +364,25 @@ mod tests {
             })
             .collect();
         (expected, map.read(inner).unwrap())
+    }
+
+    #[test]
+    fn the_checksum_is_the_crc_of_the_whole_file_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        // 5.3 MB: two chunks of the parallel checksum.
+        let shape = (4, 1100, 300);
+        let mut map = ScratchMap::create(&path, shape, ScratchPrecision::F32).unwrap();
+        let rect = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 1100,
+            y1: 300,
+        };
+        let values: Vec<f32> = (0..4 * rect.area()).map(|i| (i % 977) as f32).collect();
+        map.write(rect, &values).unwrap();
+        let whole = crc32fast::hash(&std::fs::read(&path).unwrap());
+        assert_eq!(map.checksum().unwrap(), whole);
     }
 
     #[test]
