@@ -284,7 +284,11 @@ fn fresh_buffer(len: usize) -> Vec<f32> {
             // (a large zeroed allocation is fresh anonymous memory); the advice only changes
             // how the kernel backs it, never its contents. Failure is harmless and ignored.
             unsafe {
-                libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
             }
         }
     }
