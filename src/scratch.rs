@@ -77,6 +77,21 @@ impl ScratchMap {
         Ok(map)
     }
 
+    /// Takes over the file `path` of an earlier map at least this shape's size for a new map,
+    /// cut to its size: its old values stay until written over (every caller writes a value
+    /// before reading it), and the kernel's cached pages are reused.
+    pub fn take_over(
+        path: &Path,
+        shape: (usize, usize, usize),
+        precision: ScratchPrecision,
+    ) -> Result<Self> {
+        let map = Self::with_file(path, false, shape, precision)?;
+        map.file
+            .set_len(map.bytes())
+            .map_err(|e| Error::io(path, e))?;
+        Ok(map)
+    }
+
     /// Opens a map that [`ScratchMap::create`] made, if its file has this shape's size.
     pub fn open(
         path: &Path,

@@ -169,18 +169,11 @@ impl Checkpoint {
             .into_iter()
             .filter(|(_, len)| *len >= bytes)
             .min_by_key(|(_, len)| *len);
-        let Some((spare, len)) = spare else {
+        let Some((spare, _)) = spare else {
             return ScratchMap::create(&path, shape, self.precision);
         };
         std::fs::rename(&spare, &path).map_err(|e| Error::io(&spare, e))?;
-        if len > bytes {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|file| file.set_len(bytes))
-                .map_err(|e| Error::io(&path, e))?;
-        }
-        ScratchMap::open(&path, shape, self.precision)
+        ScratchMap::take_over(&path, shape, self.precision)
     }
 
     /// Keeps the largest spare maps that fit in `allowance` bytes together (the disk that the

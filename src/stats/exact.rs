@@ -257,22 +257,33 @@ pub fn sweep_count(net: &Network) -> usize {
 /// ones it writes.
 pub fn peak_scratch_bytes(
     net: &Network,
-    (width, height): (usize, usize),
+    extent: (usize, usize),
     precision: ScratchPrecision,
 ) -> u64 {
-    let schedule = Schedule::new(net);
-    let bytes = |slot: &Slot| -> u64 {
-        let (channels, level) = slot_shape(net, *slot);
-        (channels * (width / level) * (height / level) * precision.bytes()) as u64
-    };
-    let mut live: HashSet<Slot> = HashSet::new();
-    let mut peak = 0;
-    for (pos, &i) in schedule.sweeps.iter().enumerate() {
-        live.extend(schedule.kept_by(i));
-        peak = peak.max(live.iter().map(bytes).sum());
-        live.retain(|slot| schedule.last_use.get(slot).is_some_and(|&last| last > pos));
+    Schedule::new(net).peak_bytes(net, extent, precision)
+}
+
+impl Schedule {
+    /// [`peak_scratch_bytes`] of this schedule.
+    fn peak_bytes(
+        &self,
+        net: &Network,
+        (width, height): (usize, usize),
+        precision: ScratchPrecision,
+    ) -> u64 {
+        let bytes = |slot: &Slot| -> u64 {
+            let (channels, level) = slot_shape(net, *slot);
+            (channels * (width / level) * (height / level) * precision.bytes()) as u64
+        };
+        let mut live: HashSet<Slot> = HashSet::new();
+        let mut peak = 0;
+        for (pos, &i) in self.sweeps.iter().enumerate() {
+            live.extend(self.kept_by(i));
+            peak = peak.max(live.iter().map(bytes).sum());
+            live.retain(|slot| self.last_use.get(slot).is_some_and(|&last| last > pos));
+        }
+        peak
     }
-    peak
 }
 
 /// The exact computation's state: the statistics found so far and the maps still needed.
@@ -317,22 +328,21 @@ impl<'a, E: Engine> Exact<'a, E> {
             }),
             None => 0..plan.rows(),
         };
+        let schedule = Schedule::new(net);
+        let extent = (plan.padded_width, plan.padded_height);
+        let peak_scratch = schedule.peak_bytes(net, extent, checkpoint.precision());
         let mut exact = Self {
             engine,
             style,
-            extent: (plan.padded_width, plan.padded_height),
-            schedule: Schedule::new(net),
+            extent,
+            schedule,
             maps: HashMap::new(),
             ready: HashSet::new(),
             stats: NetworkStats::empty(net.len()),
             band,
             team,
             work: Work::of(net, checkpoint.precision()),
-            peak_scratch: peak_scratch_bytes(
-                net,
-                (plan.padded_width, plan.padded_height),
-                checkpoint.precision(),
-            ),
+            peak_scratch,
         };
         let sweeps = exact.schedule.sweeps.clone();
         let done = exact.resume(checkpoint)?;
