@@ -135,8 +135,8 @@ impl Planar {
     }
 }
 
-/// Target size (floats) of one block of a matrix-product convolution: small enough to stay in
-/// cache.
+/// Target size (floats) of the padded input rows of one block of a matrix-product
+/// convolution: small enough to stay in cache.
 const BLOCK_FLOATS: usize = 1 << 18;
 /// Layers with at most this many output channels use the direct convolution: a matrix product
 /// with so few rows is bound by its input traffic.
@@ -233,7 +233,8 @@ impl CpuEngine {
             .iter()
             .map(|layer| {
                 // Without AVX2 or AVX-512 the direct kernel is not vectorised well: the gemm
-                // crate's kernels (SSE, NEON) do better through Winograd.
+                // crate's kernels (SSE, NEON) do better, through Winograd or one product per
+                // kernel tap.
                 let wide = layer.in_channels == WIDE_IN
                     && layer.out_channels == WIDE_OUT
                     && layer.stride == 1
@@ -378,7 +379,8 @@ impl Engine for CpuEngine {
         let taps = w.in_channels * k * k;
         let plane = out_h * out_w;
         let mut out = self.pool.take(w.out_channels * plane);
-        let rows_per_block = (BLOCK_FLOATS / (taps * out_w)).max(1);
+        let padded_row = w.in_channels * (x.width * factor + 2 * pad);
+        let rows_per_block = (BLOCK_FLOATS / (padded_row * stride)).max(1);
         let dst = SharedMut(out.as_mut_ptr());
         let blocks: Vec<usize> = (0..out_h).step_by(rows_per_block).collect();
         blocks.into_par_iter().for_each(|y0| {
