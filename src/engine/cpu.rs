@@ -99,6 +99,7 @@ macro_rules! simd_dispatch {
     };
 }
 
+mod transpose;
 mod winograd;
 
 /// A planar activation `[channels][height][width]` in host memory.
@@ -870,16 +871,7 @@ fn wide_conv(input: &RowBlocks<'_>, taps: &[[f32; WIDE_OUT]], pool: &BufferPool)
         let mut planes: [&mut [f32]; WIDE_OUT] = std::array::from_fn(|o| unsafe {
             std::slice::from_raw_parts_mut(dst.get().add(o * plane + y * out_w), out_w)
         });
-        // Pixel-major to planar a few pixels at a time, so that what is read stays in L1.
-        const PIXELS: usize = 8;
-        for (block, pixels) in row.chunks(PIXELS).enumerate() {
-            for (o, plane_row) in planes.iter_mut().enumerate() {
-                let dst = &mut plane_row[block * PIXELS..][..pixels.len()];
-                for (d, px) in dst.iter_mut().zip(pixels) {
-                    *d = px[o];
-                }
-            }
-        }
+        transpose::to_planes(&row, &mut planes);
     });
     Planar::new(WIDE_OUT, out_h, out_w, out)
 }

@@ -13,6 +13,7 @@
 //! leaves the maps from which [`Exact::render_core`] finishes any core of the image exactly.
 
 use super::checkpoint::Checkpoint;
+use super::first_layer::FirstLayerMoments;
 use super::team::{merge_moments, shift, Team};
 use super::ImageSource;
 use crate::engine::Engine;
@@ -431,6 +432,30 @@ impl<'a, E: Engine> Exact<'a, E> {
         progress: &mut dyn Progress,
     ) -> Result<()> {
         let net = self.engine.network();
+        // The first layer's statistics from the image's local second moments, without running
+        // it.
+        let keeps_nothing = self.schedule.kept_by(i).next().is_none();
+        if i == 0 && keeps_nothing {
+            let counted = plan.content();
+            if let Some(mut first) = FirstLayerMoments::new(&net.layers[0], counted, self.extent) {
+                for row in self.band.clone() {
+                    for col in 0..plan.cols() {
+                        let core = plan.tile_with_margin(col, row, 0).core;
+                        first.add_tile(input, core)?;
+                        progress.advance(work_units(per_pixel, core.area()));
+                    }
+                }
+                if let Some(team) = self.team {
+                    first.merge_team(team);
+                }
+                let mut acc = Accumulator::default();
+                acc.merge(&first.finish());
+                self.stats.set(0, acc.finish());
+                self.ready.insert(Slot::Raw(0));
+                self.ready.insert(Slot::Input(0));
+                return Ok(());
+            }
+        }
         let (keep_raw, keep_input) = (
             self.schedule.kept.contains(&Slot::Raw(i)),
             self.schedule.kept.contains(&Slot::Input(i)),

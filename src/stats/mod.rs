@@ -9,6 +9,7 @@
 
 pub mod checkpoint;
 pub mod exact;
+pub mod first_layer;
 pub mod team;
 pub mod thumbnail;
 

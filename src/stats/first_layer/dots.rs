@@ -1,0 +1,179 @@
+//! Shifted dot products in f64, `sums[n] = Σ_x a[x]·b[x + n]`: the kernel of the first layer's
+//! local second moments. Each load of `a` is shared by a group of offsets, one register of
+//! accumulators per offset, so the loop costs one fused multiply-add and one load per offset.
+
+use crate::engine::cpu::{simd, Simd};
+
+/// `sums[n] = Σ_x a[x]·b[x + n]` for every `n < sums.len()`; `b` must reach `sums.len() - 1`
+/// values past `a`'s length.
+pub(super) fn shifted_dots(a: &[f64], b: &[f64], sums: &mut [f64]) {
+    assert!(
+        b.len() + 1 >= a.len() + sums.len(),
+        "b too short for the offsets"
+    );
+    let level = simd();
+    let mut n = 0;
+    while n < sums.len() {
+        n += group(level, a, &b[n..], &mut sums[n..]);
+    }
+}
+
+/// Computes the first offsets of `sums` in one pass over `a` (as many as the instruction set
+/// keeps in registers) and says how many.
+fn group(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) -> usize {
+    let widest = match level {
+        Simd::Avx512 => 16,
+        Simd::Avx2 | Simd::Generic => 9,
+    };
+    let size = [16, 9, 8, 5, 4, 3, 2, 1]
+        .into_iter()
+        .find(|&g| g <= widest && g <= sums.len())
+        .unwrap_or(1);
+    macro_rules! run {
+        ($($n:literal),*) => {
+            match size {
+                $($n => kernel::<$n>(level, a, b, sums),)*
+                _ => kernel::<1>(level, a, b, sums),
+            }
+        };
+    }
+    run!(16, 9, 8, 5, 4, 3, 2);
+    size
+}
+
+fn kernel<const N: usize>(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) {
+    assert!(b.len() + 1 >= a.len() + N && sums.len() >= N);
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: simd() names AVX-512 only where the processor has it; lengths asserted.
+        Simd::Avx512 => unsafe { x86::dots_avx512::<N>(a, b, sums) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX2 and FMA.
+        Simd::Avx2 => unsafe { x86::dots_avx2::<N>(a, b, sums) },
+        _ => dots_portable::<N>(a, b, sums),
+    }
+}
+
+/// The kernel in plain loops, eight lanes per offset, for the compiler to vectorise (SSE2 on
+/// x86-64, NEON on aarch64).
+fn dots_portable<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
+    let mut lanes = [[0.0f64; 8]; N];
+    let body = a.len() / 8 * 8;
+    for x in (0..body).step_by(8) {
+        let va = &a[x..x + 8];
+        let bx = &b[x..x + 8 + N - 1];
+        for (n, acc) in lanes.iter_mut().enumerate() {
+            for l in 0..8 {
+                acc[l] += va[l] * bx[n + l];
+            }
+        }
+    }
+    for (n, sum) in sums[..N].iter_mut().enumerate() {
+        let tail: f64 = (body..a.len()).map(|x| a[x] * b[x + n]).sum();
+        *sum = lanes[n].iter().sum::<f64>() + tail;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::dots_portable`] with AVX-512: eight lanes per register, the last partial block
+    /// (at most seven values) loaded under a mask.
+    ///
+    /// Safety: the processor has AVX-512F; `b.len() + 1 ≥ a.len() + N`, `sums.len() ≥ N`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dots_avx512<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_pd(); N];
+        let body = a.len() / 8 * 8;
+        let mut x = 0;
+        while x < body {
+            // SAFETY: x + 8 ≤ a.len(), and x + n + 8 ≤ a.len() + N - 1 ≤ b.len().
+            let va = unsafe { _mm512_loadu_pd(pa.add(x)) };
+            for (n, acc) in acc.iter_mut().enumerate() {
+                let vb = unsafe { _mm512_loadu_pd(pb.add(x + n)) };
+                *acc = _mm512_fmadd_pd(va, vb, *acc);
+            }
+            x += 8;
+        }
+        let left = a.len() - body;
+        if left > 0 {
+            let mask: __mmask8 = (1u8 << left) - 1;
+            // SAFETY: lanes under the mask lie below a.len() in `a` and below a.len() + n ≤
+            // b.len() in `b`; masked-off lanes are not read.
+            let va = unsafe { _mm512_maskz_loadu_pd(mask, pa.add(body)) };
+            for (n, acc) in acc.iter_mut().enumerate() {
+                let vb = unsafe { _mm512_maskz_loadu_pd(mask, pb.add(body + n)) };
+                *acc = _mm512_fmadd_pd(va, vb, *acc);
+            }
+        }
+        for (sum, acc) in sums.iter_mut().zip(acc) {
+            *sum = _mm512_reduce_add_pd(acc);
+        }
+    }
+
+    /// [`super::dots_portable`] with AVX2 and FMA: four lanes per register, the last partial
+    /// block (at most three values) loaded under a mask.
+    ///
+    /// Safety: the processor has AVX2 and FMA; `b.len() + 1 ≥ a.len() + N`, `sums.len() ≥ N`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dots_avx2<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_pd(); N];
+        let body = a.len() / 4 * 4;
+        for x in (0..body).step_by(4) {
+            // SAFETY: x + 4 ≤ a.len(), and x + n + 4 ≤ a.len() + N - 1 ≤ b.len().
+            let va = unsafe { _mm256_loadu_pd(pa.add(x)) };
+            for (n, acc) in acc.iter_mut().enumerate() {
+                let vb = unsafe { _mm256_loadu_pd(pb.add(x + n)) };
+                *acc = _mm256_fmadd_pd(va, vb, *acc);
+            }
+        }
+        let left = (a.len() - body) as i64;
+        if left > 0 {
+            let mask = _mm256_set_epi64x(0, -i64::from(left > 2), -i64::from(left > 1), -1);
+            // SAFETY: lanes under the mask lie below a.len() in `a` and below a.len() + n ≤
+            // b.len() in `b`; masked-off lanes are not read.
+            let va = unsafe { _mm256_maskload_pd(pa.add(body), mask) };
+            for (n, acc) in acc.iter_mut().enumerate() {
+                let vb = unsafe { _mm256_maskload_pd(pb.add(body + n), mask) };
+                *acc = _mm256_fmadd_pd(va, vb, *acc);
+            }
+        }
+        for (sum, acc) in sums.iter_mut().zip(acc) {
+            let mut lanes = [0.0f64; 4];
+            // SAFETY: `lanes` holds four f64.
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
+            *sum = lanes.iter().sum();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_dots_match_plain_sums_for_every_length_and_group() {
+        let values = |n: usize, seed: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| ((i * 7919 + seed * 104729) % 1013) as f64 / 1013.0 - 0.5)
+                .collect()
+        };
+        for len in [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 40, 101] {
+            for offsets in [1, 3, 5, 9, 13, 17, 20] {
+                let (a, b) = (values(len, 1), values(len + offsets - 1, 2));
+                let mut got = vec![f64::NAN; offsets];
+                shifted_dots(&a, &b, &mut got);
+                for (n, g) in got.iter().enumerate() {
+                    let want: f64 = (0..len).map(|x| a[x] * b[x + n]).sum();
+                    assert!(
+                        (g - want).abs() < 1e-12,
+                        "{len} {offsets} {n}: {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
