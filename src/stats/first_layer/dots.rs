@@ -1,12 +1,14 @@
-//! Shifted dot products in f64, `sums[n] = Σ_x a[x]·b[x + n]`: the kernel of the first layer's
-//! local second moments. Each load of `a` is shared by a group of offsets, one register of
+//! Shifted dot products, `sums[n] = Σ_x a[x]·b[x + n]`: the kernel of the first layer's local
+//! second moments. Each load of `a` is shared by a group of offsets, one register of
 //! accumulators per offset, so the loop costs one fused multiply-add and one load per offset.
+//! Products are summed in f32 lanes over one row segment (as a convolution sums its products)
+//! and the lanes added in f64; callers add the rows in f64.
 
 use crate::engine::cpu::{simd, Simd};
 
 /// `sums[n] = Σ_x a[x]·b[x + n]` for every `n < sums.len()`; `b` must reach `sums.len() - 1`
 /// values past `a`'s length.
-pub(super) fn shifted_dots(a: &[f64], b: &[f64], sums: &mut [f64]) {
+pub(super) fn shifted_dots(a: &[f32], b: &[f32], sums: &mut [f64]) {
     assert!(
         b.len() + 1 >= a.len() + sums.len(),
         "b too short for the offsets"
@@ -19,8 +21,8 @@ pub(super) fn shifted_dots(a: &[f64], b: &[f64], sums: &mut [f64]) {
 }
 
 /// Computes the first offsets of `sums` in one pass over `a` (as many as the instruction set
-/// keeps in registers) and says how many.
-fn group(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) -> usize {
+/// keeps in registers: 16 of AVX-512's 32, 9 of AVX2's 16) and says how many.
+fn group(level: Simd, a: &[f32], b: &[f32], sums: &mut [f64]) -> usize {
     let widest = match level {
         Simd::Avx512 => 16,
         Simd::Avx2 | Simd::Generic => 9,
@@ -41,7 +43,7 @@ fn group(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) -> usize {
     size
 }
 
-fn kernel<const N: usize>(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) {
+fn kernel<const N: usize>(level: Simd, a: &[f32], b: &[f32], sums: &mut [f64]) {
     assert!(b.len() + 1 >= a.len() + N && sums.len() >= N);
     match level {
         #[cfg(target_arch = "x86_64")]
@@ -56,8 +58,8 @@ fn kernel<const N: usize>(level: Simd, a: &[f64], b: &[f64], sums: &mut [f64]) {
 
 /// The kernel in plain loops, eight lanes per offset, for the compiler to vectorise (SSE2 on
 /// x86-64, NEON on aarch64).
-fn dots_portable<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
-    let mut lanes = [[0.0f64; 8]; N];
+fn dots_portable<const N: usize>(a: &[f32], b: &[f32], sums: &mut [f64]) {
+    let mut lanes = [[0.0f32; 8]; N];
     let body = a.len() / 8 * 8;
     for x in (0..body).step_by(8) {
         let va = &a[x..x + 8];
@@ -69,8 +71,8 @@ fn dots_portable<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
         }
     }
     for (n, sum) in sums[..N].iter_mut().enumerate() {
-        let tail: f64 = (body..a.len()).map(|x| a[x] * b[x + n]).sum();
-        *sum = lanes[n].iter().sum::<f64>() + tail;
+        let tail: f32 = (body..a.len()).map(|x| a[x] * b[x + n]).sum();
+        *sum = lanes[n].iter().map(|&v| f64::from(v)).sum::<f64>() + f64::from(tail);
     }
 }
 
@@ -78,73 +80,88 @@ fn dots_portable<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// [`super::dots_portable`] with AVX-512: eight lanes per register, the last partial block
-    /// (at most seven values) loaded under a mask.
+    /// [`super::dots_portable`] with AVX-512: sixteen lanes per register, the last partial
+    /// block (at most fifteen values) loaded under a mask.
     ///
     /// Safety: the processor has AVX-512F; `b.len() + 1 ≥ a.len() + N`, `sums.len() ≥ N`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn dots_avx512<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
+    pub(super) unsafe fn dots_avx512<const N: usize>(a: &[f32], b: &[f32], sums: &mut [f64]) {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm512_setzero_pd(); N];
-        let body = a.len() / 8 * 8;
+        let mut acc = [_mm512_setzero_ps(); N];
+        let body = a.len() / 16 * 16;
         let mut x = 0;
         while x < body {
-            // SAFETY: x + 8 ≤ a.len(), and x + n + 8 ≤ a.len() + N - 1 ≤ b.len().
-            let va = unsafe { _mm512_loadu_pd(pa.add(x)) };
+            // SAFETY: x + 16 ≤ a.len(), and x + n + 16 ≤ a.len() + N - 1 ≤ b.len().
+            let va = unsafe { _mm512_loadu_ps(pa.add(x)) };
             for (n, acc) in acc.iter_mut().enumerate() {
-                let vb = unsafe { _mm512_loadu_pd(pb.add(x + n)) };
-                *acc = _mm512_fmadd_pd(va, vb, *acc);
+                let vb = unsafe { _mm512_loadu_ps(pb.add(x + n)) };
+                *acc = _mm512_fmadd_ps(va, vb, *acc);
             }
-            x += 8;
+            x += 16;
         }
         let left = a.len() - body;
         if left > 0 {
-            let mask: __mmask8 = (1u8 << left) - 1;
+            let mask: __mmask16 = (1u16 << left) - 1;
             // SAFETY: lanes under the mask lie below a.len() in `a` and below a.len() + n ≤
             // b.len() in `b`; masked-off lanes are not read.
-            let va = unsafe { _mm512_maskz_loadu_pd(mask, pa.add(body)) };
+            let va = unsafe { _mm512_maskz_loadu_ps(mask, pa.add(body)) };
             for (n, acc) in acc.iter_mut().enumerate() {
-                let vb = unsafe { _mm512_maskz_loadu_pd(mask, pb.add(body + n)) };
-                *acc = _mm512_fmadd_pd(va, vb, *acc);
+                let vb = unsafe { _mm512_maskz_loadu_ps(mask, pb.add(body + n)) };
+                *acc = _mm512_fmadd_ps(va, vb, *acc);
             }
         }
         for (sum, acc) in sums.iter_mut().zip(acc) {
-            *sum = _mm512_reduce_add_pd(acc);
+            let low = _mm512_cvtps_pd(_mm512_castps512_ps256(acc));
+            let high = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(acc),
+            )));
+            *sum = _mm512_reduce_add_pd(_mm512_add_pd(low, high));
         }
     }
 
-    /// [`super::dots_portable`] with AVX2 and FMA: four lanes per register, the last partial
-    /// block (at most three values) loaded under a mask.
+    /// [`super::dots_portable`] with AVX2 and FMA: eight lanes per register, the last partial
+    /// block (at most seven values) loaded under a mask.
     ///
     /// Safety: the processor has AVX2 and FMA; `b.len() + 1 ≥ a.len() + N`, `sums.len() ≥ N`.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dots_avx2<const N: usize>(a: &[f64], b: &[f64], sums: &mut [f64]) {
+    pub(super) unsafe fn dots_avx2<const N: usize>(a: &[f32], b: &[f32], sums: &mut [f64]) {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm256_setzero_pd(); N];
-        let body = a.len() / 4 * 4;
-        for x in (0..body).step_by(4) {
-            // SAFETY: x + 4 ≤ a.len(), and x + n + 4 ≤ a.len() + N - 1 ≤ b.len().
-            let va = unsafe { _mm256_loadu_pd(pa.add(x)) };
+        let mut acc = [_mm256_setzero_ps(); N];
+        let body = a.len() / 8 * 8;
+        for x in (0..body).step_by(8) {
+            // SAFETY: x + 8 ≤ a.len(), and x + n + 8 ≤ a.len() + N - 1 ≤ b.len().
+            let va = unsafe { _mm256_loadu_ps(pa.add(x)) };
             for (n, acc) in acc.iter_mut().enumerate() {
-                let vb = unsafe { _mm256_loadu_pd(pb.add(x + n)) };
-                *acc = _mm256_fmadd_pd(va, vb, *acc);
+                let vb = unsafe { _mm256_loadu_ps(pb.add(x + n)) };
+                *acc = _mm256_fmadd_ps(va, vb, *acc);
             }
         }
-        let left = (a.len() - body) as i64;
+        let left = (a.len() - body) as i32;
         if left > 0 {
-            let mask = _mm256_set_epi64x(0, -i64::from(left > 2), -i64::from(left > 1), -1);
+            let mask = _mm256_setr_epi32(
+                -1,
+                -i32::from(left > 1),
+                -i32::from(left > 2),
+                -i32::from(left > 3),
+                -i32::from(left > 4),
+                -i32::from(left > 5),
+                -i32::from(left > 6),
+                0,
+            );
             // SAFETY: lanes under the mask lie below a.len() in `a` and below a.len() + n ≤
             // b.len() in `b`; masked-off lanes are not read.
-            let va = unsafe { _mm256_maskload_pd(pa.add(body), mask) };
+            let va = unsafe { _mm256_maskload_ps(pa.add(body), mask) };
             for (n, acc) in acc.iter_mut().enumerate() {
-                let vb = unsafe { _mm256_maskload_pd(pb.add(body + n), mask) };
-                *acc = _mm256_fmadd_pd(va, vb, *acc);
+                let vb = unsafe { _mm256_maskload_ps(pb.add(body + n), mask) };
+                *acc = _mm256_fmadd_ps(va, vb, *acc);
             }
         }
         for (sum, acc) in sums.iter_mut().zip(acc) {
+            let low = _mm256_cvtps_pd(_mm256_castps256_ps128(acc));
+            let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(acc));
             let mut lanes = [0.0f64; 4];
             // SAFETY: `lanes` holds four f64.
-            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
+            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(low, high)) };
             *sum = lanes.iter().sum();
         }
     }
@@ -156,20 +173,22 @@ mod tests {
 
     #[test]
     fn shifted_dots_match_plain_sums_for_every_length_and_group() {
-        let values = |n: usize, seed: usize| -> Vec<f64> {
+        let values = |n: usize, seed: usize| -> Vec<f32> {
             (0..n)
-                .map(|i| ((i * 7919 + seed * 104729) % 1013) as f64 / 1013.0 - 0.5)
+                .map(|i| ((i * 7919 + seed * 104729) % 1013) as f32 / 1013.0 - 0.5)
                 .collect()
         };
-        for len in [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 40, 101] {
-            for offsets in [1, 3, 5, 9, 13, 17, 20] {
+        for len in [0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 40, 101] {
+            for offsets in [1, 3, 5, 9, 13, 16, 17, 20] {
                 let (a, b) = (values(len, 1), values(len + offsets - 1, 2));
                 let mut got = vec![f64::NAN; offsets];
                 shifted_dots(&a, &b, &mut got);
                 for (n, g) in got.iter().enumerate() {
-                    let want: f64 = (0..len).map(|x| a[x] * b[x + n]).sum();
+                    let want: f64 = (0..len)
+                        .map(|x| f64::from(a[x]) * f64::from(b[x + n]))
+                        .sum();
                     assert!(
-                        (g - want).abs() < 1e-12,
+                        (g - want).abs() < 1e-5,
                         "{len} {offsets} {n}: {g} vs {want}"
                     );
                 }
