@@ -39,6 +39,7 @@ pub mod stats;
 pub mod stroke;
 pub mod style_image;
 pub mod tiling;
+pub mod transpose;
 
 pub use error::{Error, Result};
 pub use network::multistyle26::parse_style;

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::geom::Rect;
+use crate::transpose;
 
 /// How scratch values are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,11 +211,7 @@ impl ScratchMap {
                 || (Vec::new(), vec![0.0f32; rw * channels]),
                 |(halves, values), (mut planes, y)| {
                     self.read_row(y, rect.x0, values, halves)?;
-                    for (c, plane_row) in planes.iter_mut().enumerate() {
-                        for (d, px) in plane_row.iter_mut().zip(values.chunks_exact(channels)) {
-                            *d = px[c];
-                        }
-                    }
+                    transpose::deinterleave(values, &mut planes);
                     Ok(())
                 },
             )
@@ -283,12 +280,11 @@ impl ScratchMap {
             .par_chunks_mut(row_len.max(1))
             .zip(batch.rows.clone())
             .for_each(|(values, k)| {
-                for (c, src) in planar.chunks_exact(plane).enumerate() {
-                    let row = &src[k * rw..][..rw];
-                    for (px, v) in values.chunks_exact_mut(self.channels).zip(row) {
-                        px[c] = *v;
-                    }
-                }
+                let rows: Vec<&[f32]> = planar
+                    .chunks_exact(plane)
+                    .map(|src| &src[k * rw..][..rw])
+                    .collect();
+                transpose::interleave(&rows, values);
             });
         if self.precision == ScratchPrecision::F16 {
             batch.halves.resize(batch.values.len(), f16::ZERO);

@@ -99,7 +99,6 @@ macro_rules! simd_dispatch {
     };
 }
 
-mod transpose;
 mod winograd;
 
 /// A planar activation `[channels][height][width]` in host memory.
@@ -871,7 +870,7 @@ fn wide_conv(input: &RowBlocks<'_>, taps: &[[f32; WIDE_OUT]], pool: &BufferPool)
         let mut planes: [&mut [f32]; WIDE_OUT] = std::array::from_fn(|o| unsafe {
             std::slice::from_raw_parts_mut(dst.get().add(o * plane + y * out_w), out_w)
         });
-        transpose::to_planes(&row, &mut planes);
+        crate::transpose::deinterleave(row.as_flattened(), &mut planes);
     });
     Planar::new(WIDE_OUT, out_h, out_w, out)
 }

@@ -1,0 +1,171 @@
+//! Pixel-interleaved values (every channel of one pixel together) to one row per channel and
+//! back: how the register-blocked first layer's output and the scratch maps' rows meet the
+//! planar activations. Done eight pixels × eight channels at a time in vector registers where
+//! the processor has AVX and the channel count is a multiple of eight; element by element
+//! otherwise.
+
+/// Writes `values[x·C + c]` to `rows[c][x]`, for the `C = rows.len()` rows of one width.
+pub fn deinterleave(values: &[f32], rows: &mut [&mut [f32]]) {
+    let channels = rows.len();
+    let width = rows.first().map_or(0, |r| r.len());
+    assert!(
+        values.len() >= width * channels,
+        "too few interleaved values"
+    );
+    let done = blocked(width, channels, |x0, c0| {
+        // SAFETY: `blocked` calls this only where the processor has AVX; the block lies inside
+        // `values` (asserted above) and the rows (their slices are indexed inside).
+        unsafe { x86::deinterleave_block(values, rows, x0, c0) }
+    });
+    for x in done..width {
+        for (c, row) in rows.iter_mut().enumerate() {
+            row[x] = values[x * channels + c];
+        }
+    }
+}
+
+/// Writes `rows[c][x]` to `values[x·C + c]`, for the `C = rows.len()` rows of one width.
+pub fn interleave(rows: &[&[f32]], values: &mut [f32]) {
+    let channels = rows.len();
+    let width = rows.first().map_or(0, |r| r.len());
+    assert!(
+        values.len() >= width * channels,
+        "too little room for the values"
+    );
+    let done = blocked(width, channels, |x0, c0| {
+        // SAFETY: as in `deinterleave`.
+        unsafe { x86::interleave_block(rows, values, x0, c0) }
+    });
+    for x in done..width {
+        for (c, row) in rows.iter().enumerate() {
+            values[x * channels + c] = row[x];
+        }
+    }
+}
+
+/// Runs `block(x0, c0)` over every whole 8 × 8 block when the processor has AVX and `channels`
+/// is a multiple of eight; says how many pixels that covered.
+fn blocked(width: usize, channels: usize, mut block: impl FnMut(usize, usize)) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if channels > 0 && channels.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx") {
+        let whole = width / 8 * 8;
+        for x0 in (0..whole).step_by(8) {
+            for c0 in (0..channels).step_by(8) {
+                block(x0, c0);
+            }
+        }
+        return whole;
+    }
+    let _ = (width, channels, &mut block);
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Pixels `x0..x0 + 8`, channels `c0..c0 + 8` of interleaved `values` into the rows.
+    ///
+    /// Safety: the processor has AVX.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn deinterleave_block(
+        values: &[f32],
+        rows: &mut [&mut [f32]],
+        x0: usize,
+        c0: usize,
+    ) {
+        let channels = rows.len();
+        let pixels: [__m256; 8] = std::array::from_fn(|i| {
+            let at = &values[(x0 + i) * channels + c0..][..8];
+            // SAFETY: `at` holds eight f32.
+            unsafe { _mm256_loadu_ps(at.as_ptr()) }
+        });
+        for (o, column) in transpose(pixels).into_iter().enumerate() {
+            let dst = &mut rows[c0 + o][x0..x0 + 8];
+            // SAFETY: `dst` holds eight f32.
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), column) };
+        }
+    }
+
+    /// Rows `c0..c0 + 8`, pixels `x0..x0 + 8` into interleaved `values`.
+    ///
+    /// Safety: the processor has AVX.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn interleave_block(
+        rows: &[&[f32]],
+        values: &mut [f32],
+        x0: usize,
+        c0: usize,
+    ) {
+        let channels = rows.len();
+        let lines: [__m256; 8] = std::array::from_fn(|i| {
+            let at = &rows[c0 + i][x0..x0 + 8];
+            // SAFETY: `at` holds eight f32.
+            unsafe { _mm256_loadu_ps(at.as_ptr()) }
+        });
+        for (x, pixel) in transpose(lines).into_iter().enumerate() {
+            let dst = &mut values[(x0 + x) * channels + c0..][..8];
+            // SAFETY: `dst` holds eight f32.
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), pixel) };
+        }
+    }
+
+    /// The 8 × 8 transpose of eight registers: element `j` of result `i` is element `i` of
+    /// input `j`.
+    #[target_feature(enable = "avx")]
+    fn transpose(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xee>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xee>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xee>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xee>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaving_and_back_moves_every_value_for_any_width_and_channels() {
+        for channels in [1, 3, 8, 16, 32] {
+            for width in [0, 1, 7, 8, 9, 16, 23] {
+                let values: Vec<f32> = (0..width * channels).map(|i| i as f32).collect();
+                let mut storage = vec![vec![f32::NAN; width]; channels];
+                let mut rows: Vec<&mut [f32]> =
+                    storage.iter_mut().map(|r| r.as_mut_slice()).collect();
+                deinterleave(&values, &mut rows);
+                for (c, row) in storage.iter().enumerate() {
+                    for (x, v) in row.iter().enumerate() {
+                        assert_eq!(*v, (x * channels + c) as f32, "{channels} ch, {width} px");
+                    }
+                }
+                let rows: Vec<&[f32]> = storage.iter().map(|r| r.as_slice()).collect();
+                let mut back = vec![f32::NAN; width * channels];
+                interleave(&rows, &mut back);
+                assert_eq!(back, values, "{channels} ch, {width} px");
+            }
+        }
+    }
+}
