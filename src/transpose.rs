@@ -12,11 +12,7 @@ pub fn deinterleave(values: &[f32], rows: &mut [&mut [f32]]) {
         values.len() >= width * channels,
         "too few interleaved values"
     );
-    let done = blocked(width, channels, |x0, c0| {
-        // SAFETY: `blocked` calls this only where the processor has AVX; the block lies inside
-        // `values` (asserted above) and the rows (their slices are indexed inside).
-        unsafe { x86::deinterleave_block(values, rows, x0, c0) }
-    });
+    let done = deinterleave_in_blocks(values, rows);
     for x in done..width {
         for (c, row) in rows.iter_mut().enumerate() {
             row[x] = values[x * channels + c];
@@ -32,10 +28,7 @@ pub fn interleave(rows: &[&[f32]], values: &mut [f32]) {
         values.len() >= width * channels,
         "too little room for the values"
     );
-    let done = blocked(width, channels, |x0, c0| {
-        // SAFETY: as in `deinterleave`.
-        unsafe { x86::interleave_block(rows, values, x0, c0) }
-    });
+    let done = interleave_in_blocks(rows, values);
     for x in done..width {
         for (c, row) in rows.iter().enumerate() {
             values[x * channels + c] = row[x];
@@ -43,37 +36,78 @@ pub fn interleave(rows: &[&[f32]], values: &mut [f32]) {
     }
 }
 
-/// Runs `block(x0, c0)` over every whole 8 × 8 block when the processor has AVX and `channels`
-/// is a multiple of eight; says how many pixels that covered.
-fn blocked(width: usize, channels: usize, mut block: impl FnMut(usize, usize)) -> usize {
+/// Deinterleaves whole 8 × 8 blocks where the processor allows; says how many pixels that
+/// covered (none elsewhere).
+fn deinterleave_in_blocks(values: &[f32], rows: &mut [&mut [f32]]) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if channels > 0 && channels.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx") {
-        let whole = width / 8 * 8;
-        for x0 in (0..whole).step_by(8) {
-            for c0 in (0..channels).step_by(8) {
-                block(x0, c0);
-            }
-        }
-        return whole;
+    {
+        x86::deinterleave_blocks(values, rows)
     }
-    let _ = (width, channels, &mut block);
-    0
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (values, rows);
+        0
+    }
+}
+
+/// Interleaves whole 8 × 8 blocks where the processor allows; says how many pixels that
+/// covered (none elsewhere).
+fn interleave_in_blocks(rows: &[&[f32]], values: &mut [f32]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::interleave_blocks(rows, values)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, values);
+        0
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// Every whole 8 × 8 block of `deinterleave` when the processor has AVX and the channel
+    /// count is a multiple of eight; the pixels covered.
+    pub(super) fn deinterleave_blocks(values: &[f32], rows: &mut [&mut [f32]]) -> usize {
+        let width = rows.first().map_or(0, |r| r.len());
+        for_each_block(width, rows.len(), |x0, c0| {
+            // SAFETY: `for_each_block` calls this only where the processor has AVX; the block
+            // lies inside `values` (asserted by the caller) and the rows (indexed inside).
+            unsafe { deinterleave_block(values, rows, x0, c0) }
+        })
+    }
+
+    /// Every whole 8 × 8 block of `interleave`, as in `deinterleave_blocks`.
+    pub(super) fn interleave_blocks(rows: &[&[f32]], values: &mut [f32]) -> usize {
+        let width = rows.first().map_or(0, |r| r.len());
+        for_each_block(width, rows.len(), |x0, c0| {
+            // SAFETY: as in `deinterleave_blocks`.
+            unsafe { interleave_block(rows, values, x0, c0) }
+        })
+    }
+
+    /// Runs `block(x0, c0)` over every whole 8 × 8 block when the processor has AVX and
+    /// `channels` is a multiple of eight; says how many pixels that covered.
+    fn for_each_block(width: usize, channels: usize, mut block: impl FnMut(usize, usize)) -> usize {
+        if channels == 0 || !channels.is_multiple_of(8) || !is_x86_feature_detected!("avx") {
+            return 0;
+        }
+        let whole = width / 8 * 8;
+        for x0 in (0..whole).step_by(8) {
+            for c0 in (0..channels).step_by(8) {
+                block(x0, c0);
+            }
+        }
+        whole
+    }
+
     /// Pixels `x0..x0 + 8`, channels `c0..c0 + 8` of interleaved `values` into the rows.
     ///
     /// Safety: the processor has AVX.
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn deinterleave_block(
-        values: &[f32],
-        rows: &mut [&mut [f32]],
-        x0: usize,
-        c0: usize,
-    ) {
+    unsafe fn deinterleave_block(values: &[f32], rows: &mut [&mut [f32]], x0: usize, c0: usize) {
         let channels = rows.len();
         let pixels: [__m256; 8] = std::array::from_fn(|i| {
             let at = &values[(x0 + i) * channels + c0..][..8];
@@ -91,12 +125,7 @@ mod x86 {
     ///
     /// Safety: the processor has AVX.
     #[target_feature(enable = "avx")]
-    pub(super) unsafe fn interleave_block(
-        rows: &[&[f32]],
-        values: &mut [f32],
-        x0: usize,
-        c0: usize,
-    ) {
+    unsafe fn interleave_block(rows: &[&[f32]], values: &mut [f32], x0: usize, c0: usize) {
         let channels = rows.len();
         let lines: [__m256; 8] = std::array::from_fn(|i| {
             let at = &rows[c0 + i][x0..x0 + 8];
