@@ -6,14 +6,18 @@
 //! channel is one contiguous run of the file: a window costs one system call per row, not one per
 //! row and channel (at 10000² that was 1.6 million calls per sweep). Values are stored as f32 or
 //! as f16 ([`ScratchPrecision`]), half the bytes to write and read back; the caller sees planar
-//! `[channel][row][col]` f32 values either way. Rows are read and written by all cores.
+//! `[channel][row][col]` f32 values either way. Rows are read and interleaved by all cores, and
+//! written by a thread of their own while the sweep computes on ([`WriteBehind`]).
 //! The pages live in the kernel's page cache, which the kernel can write back and reclaim, so
 //! the process's resident memory does not grow with the image (a whole-file memory map would be
 //! counted in the resident set as soon as it is touched).
 
+mod write_behind;
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -23,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::geom::Rect;
 use crate::transpose;
+use write_behind::{RowBatch, Target, BATCH_BYTES};
+pub use write_behind::{WriteBehind, MAX_QUEUED_BYTES};
 
 /// How scratch values are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +62,7 @@ impl std::fmt::Display for ScratchPrecision {
 
 /// One `channels × height × width` feature map backed by a file.
 pub struct ScratchMap {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     channels: usize,
     width: usize,
@@ -126,7 +132,7 @@ impl ScratchMap {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         Ok(Self {
-            file,
+            file: Arc::new(file),
             path: path.into(),
             channels,
             width,
@@ -243,33 +249,29 @@ impl ScratchMap {
         }
     }
 
-    /// Stores planar values for `rect`. Rows are written one batch at a time while all other
-    /// cores interleave the next batch: concurrent writes to one file would queue on its lock
-    /// in the kernel.
-    pub fn write(&mut self, rect: Rect, planar: &[f32]) -> Result<()> {
-        let map = &*self;
-        let mut pending: Option<RowBatch> = None;
-        let mut free = RowBatch::default();
-        for k0 in (0..rect.height()).step_by(WRITE_BATCH_ROWS) {
-            let mut next = std::mem::take(&mut free);
-            next.rows = k0..(k0 + WRITE_BATCH_ROWS).min(rect.height());
-            let (written, ()) = rayon::join(
-                || pending.take().map(|batch| map.write_batch(rect, batch)),
-                || map.interleave(rect, planar, &mut next),
-            );
-            if let Some(done) = written {
-                free = done?;
-            }
-            pending = Some(next);
+    /// Stores planar values for `rect`, and returns when they are written.
+    pub fn write(&self, rect: Rect, planar: &[f32]) -> Result<()> {
+        let mut behind = WriteBehind::new(2 * BATCH_BYTES);
+        self.write_behind(rect, planar, &mut behind)?;
+        behind.flush()
+    }
+
+    /// Queues planar values for `rect` on `behind`, whose thread writes them while the caller
+    /// goes on; all cores interleave the rows, one batch at a time.
+    pub fn write_behind(&self, rect: Rect, planar: &[f32], behind: &mut WriteBehind) -> Result<()> {
+        let row_values = rect.width() * self.channels;
+        let rows_per_batch = (BATCH_BYTES / 4 / row_values.max(1)).max(1);
+        for k0 in (0..rect.height()).step_by(rows_per_batch) {
+            let mut batch = behind.batch();
+            batch.rows = k0..(k0 + rows_per_batch).min(rect.height());
+            self.interleave(rect, planar, &mut batch);
+            behind.send(batch)?;
         }
-        match pending {
-            Some(batch) => map.write_batch(rect, batch).map(drop),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Fills `batch` with its rows of the planar values of `rect`, pixel-interleaved and
-    /// stored at the map's precision.
+    /// stored at the map's precision, and says where they go.
     fn interleave(&self, rect: Rect, planar: &[f32], batch: &mut RowBatch) {
         let rw = rect.width();
         let plane = rw * rect.height();
@@ -286,7 +288,8 @@ impl ScratchMap {
                     .collect();
                 transpose::interleave(&rows, values);
             });
-        if self.precision == ScratchPrecision::F16 {
+        let half = self.precision == ScratchPrecision::F16;
+        if half {
             batch.halves.resize(batch.values.len(), f16::ZERO);
             batch
                 .halves
@@ -294,34 +297,15 @@ impl ScratchMap {
                 .zip(batch.values.par_chunks(row_len.max(1)))
                 .for_each(|(halves, values)| halves.convert_from_f32_slice(values));
         }
+        batch.target = Some(Target {
+            file: Arc::clone(&self.file),
+            path: self.path.clone(),
+            first: self.offset(rect.y0 + batch.rows.start, rect.x0),
+            stride: self.offset(1, 0),
+            row_bytes: row_len * self.precision.bytes(),
+            half,
+        });
     }
-
-    /// Writes the rows `batch` holds, one system call each; gives the batch back for reuse.
-    fn write_batch(&self, rect: Rect, batch: RowBatch) -> Result<RowBatch> {
-        let bytes: &[u8] = match self.precision {
-            ScratchPrecision::F32 => bytemuck::cast_slice(&batch.values),
-            ScratchPrecision::F16 => bytemuck::cast_slice(&batch.halves),
-        };
-        let row_bytes = rect.width() * self.channels * self.precision.bytes();
-        for (row, k) in bytes.chunks_exact(row_bytes.max(1)).zip(batch.rows.clone()) {
-            self.file
-                .write_all_at(row, self.offset(rect.y0 + k, rect.x0))
-                .map_err(|e| Error::io(&self.path, e))?;
-        }
-        Ok(batch)
-    }
-}
-
-/// Window rows interleaved together and then written together by [`ScratchMap::write`].
-const WRITE_BATCH_ROWS: usize = 16;
-
-/// Some rows of a window (counted from its top), pixel-interleaved: the f32 values, and their
-/// f16 form when the map stores f16.
-#[derive(Default)]
-struct RowBatch {
-    rows: std::ops::Range<usize>,
-    values: Vec<f32>,
-    halves: Vec<f16>,
 }
 
 /// Splits planar `[channel][row][col]` values (planes of `plane` values, rows of `width`) into
@@ -347,7 +331,7 @@ mod tests {
     fn roundtrip(precision: ScratchPrecision) -> (Vec<f32>, Vec<f32>) {
         let dir = tempfile::tempdir().unwrap();
         let shape = (3, 7, 5);
-        let mut map = ScratchMap::create(&dir.path().join("m"), shape, precision).unwrap();
+        let map = ScratchMap::create(&dir.path().join("m"), shape, precision).unwrap();
         let rect = Rect {
             x0: 2,
             y0: 1,
@@ -383,7 +367,7 @@ mod tests {
         let path = dir.path().join("m");
         // 5.3 MB: two chunks of the parallel checksum.
         let shape = (4, 1100, 300);
-        let mut map = ScratchMap::create(&path, shape, ScratchPrecision::F32).unwrap();
+        let map = ScratchMap::create(&path, shape, ScratchPrecision::F32).unwrap();
         let rect = Rect {
             x0: 0,
             y0: 0,

@@ -22,7 +22,7 @@ use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, NetworkStats};
 use crate::progress::{work_units, Progress};
-use crate::scratch::{ScratchMap, ScratchPrecision};
+use crate::scratch::{ScratchMap, ScratchPrecision, WriteBehind};
 use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -163,6 +163,11 @@ fn slot_shape(net: &Network, slot: Slot) -> (usize, usize) {
     }
 }
 
+/// The most bytes per window pixel a sweep's write-behind queue holds: within the memory
+/// model's share for the render's window queues (84 B per pixel of a window with its overlap),
+/// which are empty while the sweeps run (docs/MEMORY.md).
+const QUEUED_BYTES_PER_PX: usize = 48;
+
 /// Multiply-adds that one byte of scratch traffic is worth in time (measured on the 2-core
 /// development machine: a quarter-resolution sweep, 576 multiply-adds and 16-24 bytes per pixel,
 /// takes about a fifth as long as the first sweep's 7776 multiply-adds).
@@ -221,7 +226,7 @@ impl Work {
 /// `receive.1` come from process `receive.0`.
 fn pass_rows(
     team: &dyn Team,
-    map: &mut ScratchMap,
+    map: &ScratchMap,
     send: Option<(usize, Rect)>,
     receive: Option<(usize, Rect)>,
 ) -> Result<()> {
@@ -306,6 +311,8 @@ pub struct Exact<'a, E: Engine> {
     /// The most scratch disk the maps take at once ([`peak_scratch_bytes`]): spare map files
     /// are kept for reuse within it.
     peak_scratch: u64,
+    /// The rows of the maps this sweep writes, on their way to the files.
+    writes: WriteBehind,
 }
 
 impl<'a, E: Engine> Exact<'a, E> {
@@ -344,6 +351,7 @@ impl<'a, E: Engine> Exact<'a, E> {
             team,
             work: Work::of(net, checkpoint.precision()),
             peak_scratch,
+            writes: WriteBehind::new(0),
         };
         let sweeps = exact.schedule.sweeps.clone();
         let done = exact.resume(checkpoint)?;
@@ -482,6 +490,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         }
         let in_use: u64 = self.maps.values().map(ScratchMap::bytes).sum();
         checkpoint.trim_spares(self.peak_scratch.saturating_sub(in_use))?;
+        self.writes = WriteBehind::new(self.kept_window_bytes(i, plan));
         let mut acc = Accumulator::default();
         // Only the image's own pixels count (a periodic plan's margins repeat them).
         let counted = plan.content().scaled_down(net.level_out(i));
@@ -514,6 +523,7 @@ impl<'a, E: Engine> Exact<'a, E> {
                 progress.advance(work_units(per_pixel, core.area()));
             }
         }
+        self.writes.flush()?;
         if net.layers[i].norm.is_instance() {
             if let Some(team) = self.team {
                 acc = merge_moments(team, &acc, net.layers[i].out_channels);
@@ -733,10 +743,27 @@ impl<'a, E: Engine> Exact<'a, E> {
         Ok(Held { x, at: rect })
     }
 
+    /// What the write-behind queue of sweep `i` may hold: the rows of the maps it writes over
+    /// one window (f32 values and their f16 form), so that a window's rows are written while
+    /// the next one is computed; at most [`QUEUED_BYTES_PER_PX`] per window pixel.
+    fn kept_window_bytes(&self, i: usize, plan: &TilePlan) -> usize {
+        let net = self.engine.network();
+        let core = plan.tile_with_margin(0, 0, 0).core;
+        let kept: usize = self
+            .schedule
+            .kept_by(i)
+            .map(|slot| {
+                let (channels, level) = slot_shape(net, slot);
+                channels * core.area() / (level * level) * 6
+            })
+            .sum();
+        kept.min(QUEUED_BYTES_PER_PX * core.area())
+    }
+
     fn store(&mut self, slot: Slot, rect: Rect, x: E::Act) -> Result<()> {
         let values = self.engine.download(x);
-        if let Some(map) = self.maps.get_mut(&slot) {
-            map.write(rect, &values)?;
+        if let Some(map) = self.maps.get(&slot) {
+            map.write_behind(rect, &values, &mut self.writes)?;
         }
         self.engine.recycle(values);
         Ok(())

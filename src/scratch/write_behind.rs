@@ -1,0 +1,209 @@
+//! Map rows written by a thread of their own: the sweeps go on computing the next window while
+//! the kernel copies the last one into its page cache (on the development machine a
+//! synchronous write left one of two cores idle for a third of a sweep). The queue holds at
+//! most the bytes its owner allows, and never more than [`MAX_QUEUED_BYTES`].
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use half::f16;
+
+use crate::error::{Error, Result};
+
+/// The most bytes of batches a queue holds, whatever its owner allows.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Rows of one batch: at most this many bytes of f32 values (or one row, if a row is larger).
+pub(super) const BATCH_BYTES: usize = 1 << 20;
+
+/// Some consecutive rows of a map window, pixel-interleaved: the f32 values, and their f16
+/// form when the map stores f16; and where in which file they go.
+#[derive(Default)]
+pub(super) struct RowBatch {
+    /// Rows of the window (counted from its top) the batch holds.
+    pub rows: std::ops::Range<usize>,
+    pub values: Vec<f32>,
+    pub halves: Vec<f16>,
+    /// Where the rows go: the file, its path (for errors), the first row's offset, the distance
+    /// between rows in the file, and the bytes of one row.
+    pub target: Option<Target>,
+}
+
+/// Where a batch's rows go.
+pub(super) struct Target {
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub first: u64,
+    pub stride: u64,
+    pub row_bytes: usize,
+    pub half: bool,
+}
+
+impl RowBatch {
+    /// Writes the rows, one system call each.
+    fn write(&self) -> Result<()> {
+        let Some(t) = &self.target else {
+            return Ok(());
+        };
+        let bytes: &[u8] = if t.half {
+            bytemuck::cast_slice(&self.halves)
+        } else {
+            bytemuck::cast_slice(&self.values)
+        };
+        for (k, row) in bytes.chunks_exact(t.row_bytes.max(1)).enumerate() {
+            t.file
+                .write_all_at(row, t.first + k as u64 * t.stride)
+                .map_err(|e| Error::io(&t.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A queue of row batches and the thread that writes them, started with the first batch and
+/// joined by [`WriteBehind::flush`].
+pub struct WriteBehind {
+    /// Batches the queue holds before a sender waits.
+    capacity: usize,
+    running: Option<Running>,
+    /// Written batches, for reuse: their buffers' pages are already the process's.
+    spare: Arc<Mutex<Vec<RowBatch>>>,
+}
+
+struct Running {
+    queue: SyncSender<RowBatch>,
+    writer: JoinHandle<Result<()>>,
+}
+
+impl WriteBehind {
+    /// A queue holding up to `bytes` of rows (f32 values and their f16 form), at least one
+    /// batch and at most [`MAX_QUEUED_BYTES`].
+    pub fn new(bytes: usize) -> Self {
+        let per_batch = BATCH_BYTES * 3 / 2;
+        Self {
+            capacity: (bytes.min(MAX_QUEUED_BYTES) / per_batch).max(1),
+            running: None,
+            spare: Arc::default(),
+        }
+    }
+
+    /// A written batch to fill again, or a new one.
+    pub(super) fn batch(&self) -> RowBatch {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default()
+    }
+
+    /// Queues `batch` for writing; waits while the queue is full. A write that failed is
+    /// reported here (or by [`WriteBehind::flush`]).
+    pub(super) fn send(&mut self, batch: RowBatch) -> Result<()> {
+        let capacity = self.capacity;
+        let spare = Arc::clone(&self.spare);
+        let running = self.running.get_or_insert_with(|| {
+            let (queue, batches) = sync_channel(capacity);
+            let writer = std::thread::spawn(move || write_all(batches, &spare));
+            Running { queue, writer }
+        });
+        if running.queue.send(batch).is_err() {
+            // The writer stopped on an error: report it.
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued row is written; the first failed write's error.
+    pub fn flush(&mut self) -> Result<()> {
+        let Some(Running { queue, writer }) = self.running.take() else {
+            return Ok(());
+        };
+        drop(queue);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Drop for WriteBehind {
+    /// Nothing writes after its owner is gone (an error elsewhere ends the run).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = self.flush();
+        }
+    }
+}
+
+/// The writer thread: writes batches in order until the queue closes or a write fails.
+fn write_all(batches: Receiver<RowBatch>, spare: &Mutex<Vec<RowBatch>>) -> Result<()> {
+    for mut batch in batches {
+        batch.write()?;
+        batch.target = None;
+        if let Ok(mut spare) = spare.lock() {
+            spare.push(batch);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of `rows` rows of four values each, bound for `file`.
+    fn batch_for(file: &Arc<File>, rows: usize) -> RowBatch {
+        RowBatch {
+            rows: 0..rows,
+            values: vec![1.0; 4 * rows],
+            halves: Vec::new(),
+            target: Some(Target {
+                file: Arc::clone(file),
+                path: "/dev/full".into(),
+                first: 0,
+                stride: 16,
+                row_bytes: 16,
+                half: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_by_a_later_send_or_the_flush() {
+        let Ok(full) = File::options().write(true).open("/dev/full") else {
+            eprintln!("no /dev/full here");
+            return;
+        };
+        let full = Arc::new(full);
+        let mut behind = WriteBehind::new(0);
+        let failed = (0..64)
+            .map(|_| behind.send(batch_for(&full, 2)))
+            .find_map(Result::err)
+            .or_else(|| behind.flush().err());
+        let message = failed.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("No space left"), "{message:?}");
+        assert!(behind.flush().is_ok(), "the error is reported once");
+    }
+
+    #[test]
+    fn queued_rows_are_all_written_before_the_flush_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows");
+        let file = Arc::new(File::create_new(&path).unwrap());
+        let mut behind = WriteBehind::new(0);
+        for k in 0..20u64 {
+            let mut batch = batch_for(&file, 1);
+            batch.values = vec![k as f32; 4];
+            if let Some(t) = &mut batch.target {
+                t.first = 16 * k;
+            }
+            behind.send(batch).unwrap();
+        }
+        behind.flush().unwrap();
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(&path).unwrap());
+        let expected: Vec<f32> = (0..20).flat_map(|k| [k as f32; 4]).collect();
+        assert_eq!(values, expected);
+    }
+}
