@@ -446,12 +446,33 @@ impl<'a, E: Engine> Exact<'a, E> {
         if i == 0 && keeps_nothing {
             let counted = plan.content();
             if let Some(mut first) = FirstLayerMoments::new(&net.layers[0], counted, self.extent) {
-                for row in self.band.clone() {
-                    for col in 0..plan.cols() {
-                        let core = plan.tile_with_margin(col, row, 0).core;
-                        first.add_tile(input, core)?;
-                        progress.advance(work_units(per_pixel, core.area()));
-                    }
+                let cores: Vec<Rect> = self
+                    .band
+                    .clone()
+                    .flat_map(|row| (0..plan.cols()).map(move |col| (col, row)))
+                    .map(|(col, row)| plan.tile_with_margin(col, row, 0).core)
+                    .collect();
+                // Each tile's products are added while the next tile's values are read.
+                let reader = first.reader();
+                let mut next = match cores.first() {
+                    Some(&core) => reader.read(input, core)?,
+                    None => None,
+                };
+                for (k, core) in cores.iter().enumerate() {
+                    let current = next.take();
+                    let (read, ()) = rayon::join(
+                        || match cores.get(k + 1) {
+                            Some(&following) => reader.read(input, following),
+                            None => Ok(None),
+                        },
+                        || {
+                            if let Some(tile) = &current {
+                                first.add(tile);
+                            }
+                        },
+                    );
+                    next = read?;
+                    progress.advance(work_units(per_pixel, core.area()));
                 }
                 if let Some(team) = self.team {
                     first.merge_team(team);

@@ -34,16 +34,32 @@ const CENTRE: f64 = 0.5;
 
 /// Local second moments of the image, accumulated tile by tile, for one first layer.
 pub struct FirstLayerMoments<'a> {
+    tiles: TileReader<'a>,
+    /// `[c][row class][column class]`: sums of the centred values.
+    first: Vec<f64>,
+    /// `[c·C + c'][offset][row class][column class]`: sums of `P_c(q)·P_c'(q + d)`.
+    second: Vec<f64>,
+}
+
+/// What reading a tile's values needs to know of the layer and the image: separate from the
+/// sums, so that the next tile can be read while the current one's products are added.
+#[derive(Clone, Copy)]
+pub struct TileReader<'a> {
     layer: &'a Layer,
     /// Kernel radius.
     r: i64,
     /// The counted region (the image's own pixels) and the padded image's extent.
     counted: Rect,
     extent: (usize, usize),
-    /// `[c][row class][column class]`: sums of the centred values.
-    first: Vec<f64>,
-    /// `[c·C + c'][offset][row class][column class]`: sums of `P_c(q)·P_c'(q + d)`.
-    second: Vec<f64>,
+}
+
+/// The values a tile owns and the classes of their rows and columns, ready to be added.
+pub struct TileValues {
+    local: Local,
+    /// (row class, local row) of each owned row.
+    rows: Vec<(usize, usize)>,
+    /// Owned columns as runs of one class: (class, local start, local end).
+    columns: Vec<(usize, usize, usize)>,
 }
 
 impl<'a> FirstLayerMoments<'a> {
@@ -59,80 +75,42 @@ impl<'a> FirstLayerMoments<'a> {
             && counted.width() > 2 * r
             && counted.height() > 2 * r;
         fits.then(|| {
-            let (c, classes) = (layer.in_channels, Self::classes_for(r));
+            let (c, classes) = (layer.in_channels, TileReader::classes_for(r));
             Self {
-                layer,
-                r: r as i64,
-                counted,
-                extent,
+                tiles: TileReader {
+                    layer,
+                    r: r as i64,
+                    counted,
+                    extent,
+                },
                 first: vec![0.0; c * classes * classes],
                 second: vec![0.0; c * c * offsets(r as i64).len() * classes * classes],
             }
         })
     }
 
-    fn classes_for(r: usize) -> usize {
-        4 * r + 1
+    /// How this accumulator's tiles are read.
+    pub fn reader(&self) -> TileReader<'a> {
+        self.tiles
     }
 
     fn classes(&self) -> usize {
-        Self::classes_for(self.r as usize)
+        TileReader::classes_for(self.tiles.r as usize)
     }
 
-    /// The class of position `p` along an axis where the counted region spans `[a, b)`.
-    fn class(&self, p: i64, a: i64, b: i64) -> usize {
-        let r = self.r;
-        if p < a + r {
-            (p - (a - r)) as usize
-        } else if p < b - r {
-            2 * r as usize
-        } else {
-            (2 * r + 1 + p - (b - r)) as usize
-        }
-    }
-
-    /// Adds the products of the pixels that the tile with this `core` owns: those of its core,
-    /// and at the image's edges those of the padding beyond it, within the counted region
-    /// grown by the kernel radius.
+    /// Adds the products of the pixels that the tile with this `core` owns (see
+    /// [`TileReader::read`]).
     pub fn add_tile(&mut self, image: &mut dyn ImageSource, core: Rect) -> Result<()> {
-        let r = self.r;
-        let (w, h) = (self.extent.0 as i64, self.extent.1 as i64);
-        let c = &self.counted;
-        let own = |a: usize, b: usize, n: i64, lo: usize, hi: usize| -> (i64, i64) {
-            let start = if a == 0 { -r } else { a as i64 };
-            let end = if b as i64 == n { n + r } else { b as i64 };
-            (start.max(lo as i64 - r), end.min(hi as i64 + r))
-        };
-        let (ox0, ox1) = own(core.x0, core.x1, w, c.x0, c.x1);
-        let (oy0, oy1) = own(core.y0, core.y1, h, c.y0, c.y1);
-        if ox0 >= ox1 || oy0 >= oy1 {
-            return Ok(());
+        if let Some(tile) = self.tiles.read(image, core)? {
+            self.add(&tile);
         }
-        let local = Local::read(image, (ox0 - 2 * r, ox1 + 2 * r), (oy0, oy1 + 2 * r), self)?;
-        let columns = self.segments(ox0, ox1, local.x0);
-        let rows: Vec<(usize, usize)> = (oy0..oy1)
-            .map(|y| {
-                let class = self.class(y, c.y0 as i64, c.y1 as i64);
-                (class, (y - local.y0) as usize)
-            })
-            .collect();
-        self.add_first(&local, &rows, &columns);
-        self.add_second(&local, &rows, &columns);
         Ok(())
     }
 
-    /// The owned columns `[x0, x1)` as runs of one class: (class, local start, local end).
-    fn segments(&self, x0: i64, x1: i64, local_x0: i64) -> Vec<(usize, usize, usize)> {
-        let (a, b) = (self.counted.x0 as i64, self.counted.x1 as i64);
-        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-        for x in x0..x1 {
-            let (class, at) = (self.class(x, a, b), (x - local_x0) as usize);
-            match runs.last_mut() {
-                Some(run) if run.0 == class => run.2 = at + 1,
-                _ => runs.push((class, at, at + 1)),
-            }
-        }
-        runs
+    /// Adds the products of a tile's values.
+    pub fn add(&mut self, tile: &TileValues) {
+        self.add_first(&tile.local, &tile.rows, &tile.columns);
+        self.add_second(&tile.local, &tile.rows, &tile.columns);
     }
 
     fn add_first(
@@ -142,7 +120,7 @@ impl<'a> FirstLayerMoments<'a> {
         columns: &[(usize, usize, usize)],
     ) {
         let k = self.classes();
-        for ch in 0..self.layer.in_channels {
+        for ch in 0..self.tiles.layer.in_channels {
             for &(rc, ly) in rows {
                 let row = local.row(ch, ly);
                 for &(cc, a, b) in columns {
@@ -164,8 +142,8 @@ impl<'a> FirstLayerMoments<'a> {
         rows: &[(usize, usize)],
         columns: &[(usize, usize, usize)],
     ) {
-        let (ci, k) = (self.layer.in_channels, self.classes());
-        let offsets = offsets(self.r);
+        let (ci, k) = (self.tiles.layer.in_channels, self.classes());
+        let offsets = offsets(self.tiles.r);
         let groups = row_offset_groups(&offsets);
         let per_class = ci * ci * offsets.len() * k;
         let run = rows.len().div_ceil(ROW_RUNS).max(1);
@@ -229,10 +207,10 @@ impl<'a> FirstLayerMoments<'a> {
     /// The moments of the layer's raw output (no bias) over the counted region.
     pub fn finish(&self) -> Moments {
         let (co, ci, kk, r) = (
-            self.layer.out_channels,
-            self.layer.in_channels,
-            self.layer.kernel,
-            self.r,
+            self.tiles.layer.out_channels,
+            self.tiles.layer.in_channels,
+            self.tiles.layer.kernel,
+            self.tiles.r,
         );
         let k = self.classes();
         let taps: Vec<(i64, i64)> = (-r..=r)
@@ -281,11 +259,11 @@ impl<'a> FirstLayerMoments<'a> {
                 }
             }
         }
-        let n = self.counted.area() as f64;
+        let n = self.tiles.counted.area() as f64;
         let weight = |o: usize, c: usize, i: usize| -> f64 {
             let (kx, ky) = taps[i];
             let (y, x) = ((ky + r) as usize, (kx + r) as usize);
-            f64::from(self.layer.weight[((o * ci + c) * kk + y) * kk + x])
+            f64::from(self.tiles.layer.weight[((o * ci + c) * kk + y) * kk + x])
         };
         let mut mean = Vec::with_capacity(co);
         let mut m2 = Vec::with_capacity(co);
@@ -354,12 +332,76 @@ struct Local {
     values: Vec<f32>,
 }
 
+impl TileReader<'_> {
+    fn classes_for(r: usize) -> usize {
+        4 * r + 1
+    }
+
+    /// The class of position `p` along an axis where the counted region spans `[a, b)`.
+    fn class(&self, p: i64, a: i64, b: i64) -> usize {
+        let r = self.r;
+        if p < a + r {
+            (p - (a - r)) as usize
+        } else if p < b - r {
+            2 * r as usize
+        } else {
+            (2 * r + 1 + p - (b - r)) as usize
+        }
+    }
+
+    /// The values of the pixels that the tile with this `core` owns: those of its core, and
+    /// at the image's edges those of the padding beyond it, within the counted region grown
+    /// by the kernel radius; none if it owns none.
+    pub fn read(&self, image: &mut dyn ImageSource, core: Rect) -> Result<Option<TileValues>> {
+        let r = self.r;
+        let (w, h) = (self.extent.0 as i64, self.extent.1 as i64);
+        let c = &self.counted;
+        let own = |a: usize, b: usize, n: i64, lo: usize, hi: usize| -> (i64, i64) {
+            let start = if a == 0 { -r } else { a as i64 };
+            let end = if b as i64 == n { n + r } else { b as i64 };
+            (start.max(lo as i64 - r), end.min(hi as i64 + r))
+        };
+        let (ox0, ox1) = own(core.x0, core.x1, w, c.x0, c.x1);
+        let (oy0, oy1) = own(core.y0, core.y1, h, c.y0, c.y1);
+        if ox0 >= ox1 || oy0 >= oy1 {
+            return Ok(None);
+        }
+        let local = Local::read(image, (ox0 - 2 * r, ox1 + 2 * r), (oy0, oy1 + 2 * r), self)?;
+        let columns = self.segments(ox0, ox1, local.x0);
+        let rows: Vec<(usize, usize)> = (oy0..oy1)
+            .map(|y| {
+                let class = self.class(y, c.y0 as i64, c.y1 as i64);
+                (class, (y - local.y0) as usize)
+            })
+            .collect();
+        Ok(Some(TileValues {
+            local,
+            rows,
+            columns,
+        }))
+    }
+
+    /// The owned columns `[x0, x1)` as runs of one class: (class, local start, local end).
+    fn segments(&self, x0: i64, x1: i64, local_x0: i64) -> Vec<(usize, usize, usize)> {
+        let (a, b) = (self.counted.x0 as i64, self.counted.x1 as i64);
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        for x in x0..x1 {
+            let (class, at) = (self.class(x, a, b), (x - local_x0) as usize);
+            match runs.last_mut() {
+                Some(run) if run.0 == class => run.2 = at + 1,
+                _ => runs.push((class, at, at + 1)),
+            }
+        }
+        runs
+    }
+}
+
 impl Local {
     fn read(
         image: &mut dyn ImageSource,
         (x0, x1): (i64, i64),
         (y0, y1): (i64, i64),
-        m: &FirstLayerMoments,
+        m: &TileReader,
     ) -> Result<Self> {
         let (w, h, r) = (m.extent.0 as i64, m.extent.1 as i64, m.r);
         let reflect = |i: i64, n: i64| -> Option<usize> {

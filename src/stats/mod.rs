@@ -24,7 +24,7 @@ use crate::norm::NetworkStats;
 
 /// Pixels of the image at full resolution, for the network's input: a file read window by
 /// window, or a window already read.
-pub trait ImageSource {
+pub trait ImageSource: Send {
     /// Planar RGB (0..1, sRGB) of `rect`, in coordinates of the image extended by reflection.
     fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>>;
 }
