@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::geom::Rect;
 use crate::transpose;
 use write_behind::{RowBatch, Target, BATCH_BYTES};
-pub use write_behind::{WriteBehind, MAX_QUEUED_BYTES};
+pub use write_behind::{WriteBehind, QUEUED_BYTES_PER_VALUE};
 
 /// How scratch values are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,10 @@ use half::f16;
 use crate::error::{Error, Result};
 
 /// The most bytes of batches a queue holds, whatever its owner allows.
-pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// What a queued value takes: its f32 form and, for an f16 map, its f16 form.
+pub const QUEUED_BYTES_PER_VALUE: usize = 4 + 2;
 
 /// Rows of one batch: at most this many bytes of f32 values (or one row, if a row is larger).
 pub(super) const BATCH_BYTES: usize = 1 << 20;
@@ -28,18 +31,22 @@ pub(super) struct RowBatch {
     pub rows: std::ops::Range<usize>,
     pub values: Vec<f32>,
     pub halves: Vec<f16>,
-    /// Where the rows go: the file, its path (for errors), the first row's offset, the distance
-    /// between rows in the file, and the bytes of one row.
+    /// Where the rows go (none once written).
     pub target: Option<Target>,
 }
 
 /// Where a batch's rows go.
 pub(super) struct Target {
     pub file: Arc<File>,
+    /// The file's path, for errors.
     pub path: PathBuf,
+    /// Byte offset of the first row.
     pub first: u64,
+    /// Bytes from one row's start to the next's in the file.
     pub stride: u64,
+    /// Bytes of one row.
     pub row_bytes: usize,
+    /// Whether the rows are written from the f16 form.
     pub half: bool,
 }
 
@@ -79,10 +86,10 @@ struct Running {
 }
 
 impl WriteBehind {
-    /// A queue holding up to `bytes` of rows (f32 values and their f16 form), at least one
-    /// batch and at most [`MAX_QUEUED_BYTES`].
+    /// A queue holding up to `bytes` of rows, counted as [`QUEUED_BYTES_PER_VALUE`] per value;
+    /// at least one batch and at most [`MAX_QUEUED_BYTES`].
     pub fn new(bytes: usize) -> Self {
-        let per_batch = BATCH_BYTES * 3 / 2;
+        let per_batch = BATCH_BYTES / 4 * QUEUED_BYTES_PER_VALUE;
         Self {
             capacity: (bytes.min(MAX_QUEUED_BYTES) / per_batch).max(1),
             running: None,

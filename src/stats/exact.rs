@@ -22,7 +22,7 @@ use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, NetworkStats};
 use crate::progress::{work_units, Progress};
-use crate::scratch::{ScratchMap, ScratchPrecision, WriteBehind};
+use crate::scratch::{ScratchMap, ScratchPrecision, WriteBehind, QUEUED_BYTES_PER_VALUE};
 use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -452,28 +452,9 @@ impl<'a, E: Engine> Exact<'a, E> {
                     .flat_map(|row| (0..plan.cols()).map(move |col| (col, row)))
                     .map(|(col, row)| plan.tile_with_margin(col, row, 0).core)
                     .collect();
-                // Each tile's products are added while the next tile's values are read.
-                let reader = first.reader();
-                let mut next = match cores.first() {
-                    Some(&core) => reader.read(input, core)?,
-                    None => None,
-                };
-                for (k, core) in cores.iter().enumerate() {
-                    let current = next.take();
-                    let (read, ()) = rayon::join(
-                        || match cores.get(k + 1) {
-                            Some(&following) => reader.read(input, following),
-                            None => Ok(None),
-                        },
-                        || {
-                            if let Some(tile) = &current {
-                                first.add(tile);
-                            }
-                        },
-                    );
-                    next = read?;
+                first.add_tiles(input, &cores, |core| {
                     progress.advance(work_units(per_pixel, core.area()));
-                }
+                })?;
                 if let Some(team) = self.team {
                     first.merge_team(team);
                 }
@@ -765,8 +746,8 @@ impl<'a, E: Engine> Exact<'a, E> {
     }
 
     /// What the write-behind queue of sweep `i` may hold: the rows of the maps it writes over
-    /// one window (f32 values and their f16 form), so that a window's rows are written while
-    /// the next one is computed; at most [`QUEUED_BYTES_PER_PX`] per window pixel.
+    /// one window, so that a window's rows are written while the next one is computed; at most
+    /// [`QUEUED_BYTES_PER_PX`] per window pixel.
     fn kept_window_bytes(&self, i: usize, plan: &TilePlan) -> usize {
         let net = self.engine.network();
         let core = plan.tile_with_margin(0, 0, 0).core;
@@ -775,7 +756,7 @@ impl<'a, E: Engine> Exact<'a, E> {
             .kept_by(i)
             .map(|slot| {
                 let (channels, level) = slot_shape(net, slot);
-                channels * core.area() / (level * level) * 6
+                channels * core.area() / (level * level) * QUEUED_BYTES_PER_VALUE
             })
             .sum();
         kept.min(QUEUED_BYTES_PER_PX * core.area())

@@ -44,7 +44,7 @@ pub struct FirstLayerMoments<'a> {
 /// What reading a tile's values needs to know of the layer and the image: separate from the
 /// sums, so that the next tile can be read while the current one's products are added.
 #[derive(Clone, Copy)]
-pub struct TileReader<'a> {
+struct TileReader<'a> {
     layer: &'a Layer,
     /// Kernel radius.
     r: i64,
@@ -54,7 +54,7 @@ pub struct TileReader<'a> {
 }
 
 /// The values a tile owns and the classes of their rows and columns, ready to be added.
-pub struct TileValues {
+struct TileValues {
     local: Local,
     /// (row class, local row) of each owned row.
     rows: Vec<(usize, usize)>,
@@ -89,26 +89,39 @@ impl<'a> FirstLayerMoments<'a> {
         })
     }
 
-    /// How this accumulator's tiles are read.
-    pub fn reader(&self) -> TileReader<'a> {
-        self.tiles
-    }
-
     fn classes(&self) -> usize {
         TileReader::classes_for(self.tiles.r as usize)
     }
 
-    /// Adds the products of the pixels that the tile with this `core` owns (see
-    /// [`TileReader::read`]).
-    pub fn add_tile(&mut self, image: &mut dyn ImageSource, core: Rect) -> Result<()> {
-        if let Some(tile) = self.tiles.read(image, core)? {
-            self.add(&tile);
+    /// Adds the products of the pixels that the tiles with these `cores` own (see
+    /// [`TileReader::read`]), calling `done(core)` after each. Each tile's products are added
+    /// while the next tile's values are read.
+    pub fn add_tiles(
+        &mut self,
+        image: &mut dyn ImageSource,
+        cores: &[Rect],
+        mut done: impl FnMut(Rect),
+    ) -> Result<()> {
+        let reader = self.tiles;
+        let mut next = reader.read_if_any(image, cores.first())?;
+        for (k, &core) in cores.iter().enumerate() {
+            let current = next.take();
+            let (following, ()) = rayon::join(
+                || reader.read_if_any(image, cores.get(k + 1)),
+                || {
+                    if let Some(tile) = &current {
+                        self.add(tile);
+                    }
+                },
+            );
+            next = following?;
+            done(core);
         }
         Ok(())
     }
 
     /// Adds the products of a tile's values.
-    pub fn add(&mut self, tile: &TileValues) {
+    fn add(&mut self, tile: &TileValues) {
         self.add_first(&tile.local, &tile.rows, &tile.columns);
         self.add_second(&tile.local, &tile.rows, &tile.columns);
     }
@@ -352,7 +365,7 @@ impl TileReader<'_> {
     /// The values of the pixels that the tile with this `core` owns: those of its core, and
     /// at the image's edges those of the padding beyond it, within the counted region grown
     /// by the kernel radius; none if it owns none.
-    pub fn read(&self, image: &mut dyn ImageSource, core: Rect) -> Result<Option<TileValues>> {
+    fn read(&self, image: &mut dyn ImageSource, core: Rect) -> Result<Option<TileValues>> {
         let r = self.r;
         let (w, h) = (self.extent.0 as i64, self.extent.1 as i64);
         let c = &self.counted;
@@ -379,6 +392,18 @@ impl TileReader<'_> {
             rows,
             columns,
         }))
+    }
+
+    /// [`TileReader::read`] for `core`, if there is one.
+    fn read_if_any(
+        &self,
+        image: &mut dyn ImageSource,
+        core: Option<&Rect>,
+    ) -> Result<Option<TileValues>> {
+        match core {
+            Some(&core) => self.read(image, core),
+            None => Ok(None),
+        }
     }
 
     /// The owned columns `[x0, x1)` as runs of one class: (class, local start, local end).
@@ -587,17 +612,21 @@ mod tests {
                 (vec![0, 12, 20, 41], vec![0, 4, 33]),
             ] {
                 let mut acc = FirstLayerMoments::new(&l, counted, (width, height)).unwrap();
+                let mut cores = Vec::new();
                 for (xa, xb) in xs.iter().zip(&xs[1..]) {
                     for (ya, yb) in ys.iter().zip(&ys[1..]) {
-                        let core = Rect {
+                        cores.push(Rect {
                             x0: *xa,
                             y0: *ya,
                             x1: *xb,
                             y1: *yb,
-                        };
-                        acc.add_tile(&mut image, core).unwrap();
+                        });
                     }
                 }
+                let mut added = Vec::new();
+                acc.add_tiles(&mut image, &cores, |core| added.push(core))
+                    .unwrap();
+                assert_eq!(added, cores, "every tile is reported, in order");
                 let got = acc.finish();
                 assert_eq!(got.count, counted.area() as f64);
                 for o in 0..l.out_channels {
