@@ -14,6 +14,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::first_layer::FirstLayerMoments;
+use super::read_ahead;
 use super::team::{merge_moments, shift, Team};
 use super::ImageSource;
 use crate::engine::Engine;
@@ -416,11 +417,19 @@ impl<'a, E: Engine> Exact<'a, E> {
 
     /// The progress units of `per_pixel` work over the cores this process sweeps.
     fn band_units(&self, plan: &TilePlan, per_pixel: f64) -> usize {
+        self.band_cores(plan)
+            .iter()
+            .map(|core| work_units(per_pixel, core.area()))
+            .sum()
+    }
+
+    /// The cores of the tiles this process sweeps, in the order it sweeps them.
+    fn band_cores(&self, plan: &TilePlan) -> Vec<Rect> {
         self.band
             .clone()
             .flat_map(|row| (0..plan.cols()).map(move |col| (col, row)))
-            .map(|(col, row)| work_units(per_pixel, plan.tile_with_margin(col, row, 0).core.area()))
-            .sum()
+            .map(|(col, row)| plan.tile_with_margin(col, row, 0).core)
+            .collect()
     }
 
     /// The progress units of rendering `core` from the maps.
@@ -446,12 +455,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         if i == 0 && keeps_nothing {
             let counted = plan.content();
             if let Some(mut first) = FirstLayerMoments::new(&net.layers[0], counted, self.extent) {
-                let cores: Vec<Rect> = self
-                    .band
-                    .clone()
-                    .flat_map(|row| (0..plan.cols()).map(move |col| (col, row)))
-                    .map(|(col, row)| plan.tile_with_margin(col, row, 0).core)
-                    .collect();
+                let cores = self.band_cores(plan);
                 first.add_tiles(input, &cores, |core| {
                     progress.advance(work_units(per_pixel, core.area()));
                 })?;
@@ -466,29 +470,12 @@ impl<'a, E: Engine> Exact<'a, E> {
                 return Ok(());
             }
         }
-        let (keep_raw, keep_input) = (
-            self.schedule.kept.contains(&Slot::Raw(i)),
-            self.schedule.kept.contains(&Slot::Input(i)),
-        );
-        for (slot, keep, channels, level) in [
-            (
-                Slot::Raw(i),
-                keep_raw,
-                net.layers[i].out_channels,
-                net.level_out(i),
-            ),
-            (
-                Slot::Input(i),
-                keep_input,
-                net.layers[i].in_channels,
-                net.level_in(i),
-            ),
-        ] {
-            if keep {
-                let (w, h) = self.extent_at(level);
-                let map = checkpoint.create_map(&slot.file_name(), (channels, w, h))?;
-                self.maps.insert(slot, map);
-            }
+        let kept: Vec<Slot> = self.schedule.kept_by(i).collect();
+        for slot in kept {
+            let (channels, level) = slot_shape(net, slot);
+            let (w, h) = self.extent_at(level);
+            let map = checkpoint.create_map(&slot.file_name(), (channels, w, h))?;
+            self.maps.insert(slot, map);
         }
         let in_use: u64 = self.maps.values().map(ScratchMap::bytes).sum();
         checkpoint.trim_spares(self.peak_scratch.saturating_sub(in_use))?;
@@ -496,35 +483,21 @@ impl<'a, E: Engine> Exact<'a, E> {
         let mut acc = Accumulator::default();
         // Only the image's own pixels count (a periodic plan's margins repeat them).
         let counted = plan.content().scaled_down(net.level_out(i));
-        for row in self.band.clone() {
-            for col in 0..plan.cols() {
-                let core = plan.tile_with_margin(col, row, 0).core;
-                let core_out = core.scaled_down(net.level_out(i));
-                let window = self.input_window(i, core_out);
-                let x = self.input(input, i, window)?;
-                if keep_input {
-                    let core_in = core.scaled_down(net.level_in(i));
-                    let held = Held {
-                        x: x.x.clone(),
-                        at: x.at,
-                    };
-                    self.store(Slot::Input(i), core_in, self.exact(held, core_in))?;
-                }
-                let raw = self.conv(i, x, window);
-                if net.layers[i].norm.is_instance() {
-                    if let Some(part) = core_out.intersect(&counted) {
-                        let origin = (raw.at.x0, raw.at.y0);
-                        acc.merge(&self.engine.moments_in(&raw.x, origin, part));
-                    }
-                }
-                if keep_raw {
-                    self.store(Slot::Raw(i), core_out, self.exact(raw, core_out))?;
-                } else {
-                    self.engine.release(raw.x);
-                }
-                progress.advance(work_units(per_pixel, core.area()));
-            }
-        }
+        let cores = self.band_cores(plan);
+        let reads: Vec<Vec<Rect>> = cores
+            .iter()
+            .map(|core| {
+                let mut rects = Vec::new();
+                let window = self.input_window(i, core.scaled_down(net.level_out(i)));
+                self.image_reads(i, window, &mut rects);
+                rects
+            })
+            .collect();
+        read_ahead::for_each_tile(input, &reads, |k, image| {
+            self.sweep_tile(i, cores[k], image, &mut acc, counted)?;
+            progress.advance(work_units(per_pixel, cores[k].area()));
+            Ok(())
+        })?;
         self.writes.flush()?;
         if net.layers[i].norm.is_instance() {
             if let Some(team) = self.team {
@@ -542,6 +515,43 @@ impl<'a, E: Engine> Exact<'a, E> {
         self.ready.insert(Slot::Raw(i));
         self.ready.insert(Slot::Input(i));
         Ok(())
+    }
+
+    /// Sweep `i` over one tile: layer `i`'s raw output over the tile's `core`, its moments
+    /// over the `counted` part added to `acc`, its kept tensors stored.
+    fn sweep_tile(
+        &mut self,
+        i: usize,
+        core: Rect,
+        image: &mut dyn ImageSource,
+        acc: &mut Accumulator,
+        counted: Rect,
+    ) -> Result<()> {
+        let net = self.engine.network();
+        let core_out = core.scaled_down(net.level_out(i));
+        let window = self.input_window(i, core_out);
+        let x = self.input(image, i, window)?;
+        if self.schedule.kept.contains(&Slot::Input(i)) {
+            let core_in = core.scaled_down(net.level_in(i));
+            let held = Held {
+                x: x.x.clone(),
+                at: x.at,
+            };
+            self.store(Slot::Input(i), core_in, self.exact(held, core_in))?;
+        }
+        let raw = self.conv(i, x, window);
+        if net.layers[i].norm.is_instance() {
+            if let Some(part) = core_out.intersect(&counted) {
+                let origin = (raw.at.x0, raw.at.y0);
+                acc.merge(&self.engine.moments_in(&raw.x, origin, part));
+            }
+        }
+        if self.schedule.kept.contains(&Slot::Raw(i)) {
+            self.store(Slot::Raw(i), core_out, self.exact(raw, core_out))
+        } else {
+            self.engine.release(raw.x);
+            Ok(())
+        }
     }
 
     /// Gives the neighbouring processes the edge rows of the map `slot` that this process just
@@ -623,10 +633,8 @@ impl<'a, E: Engine> Exact<'a, E> {
 
     /// Layer `i`'s raw output over at least `out` (at its output level), exact over `out`.
     fn raw(&self, image: &mut dyn ImageSource, i: usize, out: Rect) -> Result<Held<E::Act>> {
-        if self.ready.contains(&Slot::Raw(i)) {
-            if let Some(map) = self.maps.get(&Slot::Raw(i)) {
-                return self.load(map, out);
-            }
+        if let Some(map) = self.kept_map(Slot::Raw(i)) {
+            return self.load(map, out);
         }
         let window = self.input_window(i, out);
         let x = self.input(image, i, window)?;
@@ -670,10 +678,8 @@ impl<'a, E: Engine> Exact<'a, E> {
                 .upload(image.rgb(rect)?, 3, rect.height(), rect.width());
             return Ok(Held { x, at: rect });
         }
-        if self.ready.contains(&Slot::Input(i)) {
-            if let Some(map) = self.maps.get(&Slot::Input(i)) {
-                return self.load(map, rect);
-            }
+        if let Some(map) = self.kept_map(Slot::Input(i)) {
+            return self.load(map, rect);
         }
         let prev = i - 1;
         let raw = self.raw(image, prev, rect)?;
@@ -695,6 +701,33 @@ impl<'a, E: Engine> Exact<'a, E> {
         }
         let sum = self.engine.add(self.exact(x, rect), self.exact(skip, rect));
         Ok(Held { x: sum, at: rect })
+    }
+
+    /// The image windows that [`Exact::input`] reads for layer `i`'s input over `rect`, added
+    /// to `reads` in the order it reads them (it mirrors `input` and `raw`).
+    fn image_reads(&self, i: usize, rect: Rect, reads: &mut Vec<Rect>) {
+        if i == 0 {
+            reads.push(rect);
+            return;
+        }
+        if self.kept_map(Slot::Input(i)).is_some() {
+            return;
+        }
+        let prev = i - 1;
+        if self.kept_map(Slot::Raw(prev)).is_none() {
+            self.image_reads(prev, self.input_window(prev, rect), reads);
+        }
+        if let Some(j) = self.engine.network().layers[prev].skip_from {
+            self.image_reads(j, rect, reads);
+        }
+    }
+
+    /// The map of `slot`, if a finished sweep filled it and it is still kept.
+    fn kept_map(&self, slot: Slot) -> Option<&ScratchMap> {
+        self.ready
+            .contains(&slot)
+            .then(|| self.maps.get(&slot))
+            .flatten()
     }
 
     /// The exact part of `held`: its values over `rect`.
@@ -775,7 +808,68 @@ impl<'a, E: Engine> Exact<'a, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::multistyle26;
+    use crate::engine::cpu::CpuEngine;
+    use crate::network::{multistyle26, StyleCode};
+    use crate::norm::LayerStats;
+
+    /// An image that records the windows asked of it.
+    struct Recorder(Vec<Rect>);
+
+    impl ImageSource for Recorder {
+        fn rgb(&mut self, rect: Rect) -> Result<Vec<f32>> {
+            self.0.push(rect);
+            Ok(vec![0.5; 3 * rect.area()])
+        }
+    }
+
+    #[test]
+    fn the_windows_read_ahead_are_those_the_computation_reads() {
+        let engine = CpuEngine::new(multistyle26::builtin());
+        let net = engine.network();
+        let style = StyleAffine::new(net, &StyleCode::Mix(vec![1.0 / 26.0; 26])).unwrap();
+        let mut stats = NetworkStats::empty(net.len());
+        for (i, layer) in net.layers.iter().enumerate() {
+            let n = layer.out_channels;
+            stats.set(
+                i,
+                LayerStats {
+                    mean: vec![0.0; n],
+                    var: vec![1.0; n],
+                },
+            );
+        }
+        // No maps: every layer's input is recomputed from the image, through every residual
+        // block's skip, so a call reads several windows.
+        let exact = Exact {
+            engine: &engine,
+            style: &style,
+            extent: (256, 256),
+            schedule: Schedule::new(net),
+            maps: HashMap::new(),
+            ready: HashSet::new(),
+            stats,
+            band: 0..1,
+            team: None,
+            work: Work::of(net, ScratchPrecision::F32),
+            peak_scratch: 0,
+            writes: WriteBehind::new(0),
+        };
+        let core = Rect {
+            x0: 96,
+            y0: 96,
+            x1: 160,
+            y1: 160,
+        };
+        for i in [1, 2, 3, 4, 5, 8, net.len()] {
+            let rect = core.scaled_down(net.level_in(i));
+            let mut listed = Vec::new();
+            exact.image_reads(i, rect, &mut listed);
+            let mut image = Recorder(Vec::new());
+            exact.input(&mut image, i, rect).unwrap();
+            assert!(!listed.is_empty());
+            assert_eq!(listed, image.0, "layer {i}");
+        }
+    }
 
     #[test]
     fn progress_weights_follow_the_work() {

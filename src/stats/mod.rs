@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod exact;
 pub mod first_layer;
+mod read_ahead;
 pub mod team;
 pub mod thumbnail;
 
