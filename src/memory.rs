@@ -171,6 +171,25 @@ pub fn proc_bytes(file: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// The dirty page cache above which the kernel starts writing files back to disk in the
+/// background (Linux: `vm.dirty_background_bytes`, or `vm.dirty_background_ratio` percent of
+/// the available memory); `None` where the system does not say.
+pub fn background_writeback_bytes() -> Option<u64> {
+    let setting = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/sys/vm/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    };
+    match setting("dirty_background_bytes") {
+        Some(bytes) if bytes > 0 => Some(bytes),
+        _ => {
+            let ratio = setting("dirty_background_ratio")?;
+            let available = proc_bytes("/proc/meminfo", "MemAvailable")?;
+            Some(available / 100 * ratio)
+        }
+    }
+}
+
 /// Default budget: half of the memory the system reports available, at least 256 MiB.
 pub fn default_budget() -> u64 {
     let available = proc_bytes("/proc/meminfo", "MemAvailable").unwrap_or(4 << 30);

@@ -412,6 +412,11 @@ fn open_checkpoint<E: Engine>(
         estimate,
         opts.mem_budget,
     )?;
+    note_writeback(
+        &dir,
+        exact::peak_scratch_bytes(net, (plan.padded_width, plan.padded_height), precision),
+        progress,
+    );
     let mut run = run_description(input, image, engine, opts, plan)?;
     run.push_str(&format!("; scratch {precision}"));
     if let Some(t) = &opts.team {
@@ -629,6 +634,25 @@ pub fn check_paths(input: &Path, output: &Path, opts: &Options) -> Result<()> {
 pub fn scratch_need(net: &Network, plan: &TilePlan, precision: ScratchPrecision) -> u64 {
     let extent = (plan.padded_width, plan.padded_height);
     exact::peak_scratch_bytes(net, extent, precision) + (extent.0 * extent.1 * 16) as u64
+}
+
+/// Says when the scratch maps pass the dirty page cache at which the kernel starts writing files
+/// back: it then writes maps to the disk that are deleted soon after, which costs time (about a
+/// tenth of a 10000² run, docs/MEMORY.md) and disk bandwidth.
+fn note_writeback(dir: &Path, maps: u64, progress: &mut dyn Progress) {
+    let on_disk = paths::filesystem(dir).is_ok_and(|fs| !fs.in_memory);
+    let Some(threshold) = memory::background_writeback_bytes().filter(|_| on_disk) else {
+        return;
+    };
+    if maps > threshold {
+        progress.note(&format!(
+            "the scratch maps ({} at their peak) pass the kernel's background writeback \
+             threshold ({}): the kernel writes them to the disk as they are made \
+             (docs/MEMORY.md: vm.dirty_background_bytes)",
+            memory::format_size(maps),
+            memory::format_size(threshold)
+        ));
+    }
 }
 
 /// Checks before the sweeps that the scratch fits where it goes: on a disk, in its free space; on
