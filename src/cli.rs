@@ -1056,8 +1056,15 @@ impl<E: Engine> Session for Runner<'_, E> {
 }
 
 /// Network passes over the image that a tiled exact run costs, sweeps, scratch traffic and
-/// finish together (measured 2.9-3.1: docs/BENCHMARKS.md).
-const EXACT_PASSES: f64 = 3.0;
+/// finish together, with its maps stored at `precision`: measured at 10000² against the
+/// thumbnail run, whose estimate counts the windows with their overlap (1.56 passes there), as
+/// 1.44-1.48 and 1.29 times its time (docs/BENCHMARKS.md).
+fn exact_passes(precision: ScratchPrecision) -> f64 {
+    match precision {
+        ScratchPrecision::F32 => 2.3,
+        ScratchPrecision::F16 => 2.0,
+    }
+}
 
 fn budget(plan: &PlanArgs) -> anyhow::Result<u64> {
     budget_of(plan.mem_budget.as_deref())
@@ -1204,21 +1211,19 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
         .sum::<usize>() as f64
         / 1e6;
     let image_mpx = (plan.padded_width * plan.padded_height) as f64 / 1e6;
+    let precision: ScratchPrecision = args.plan.scratch_precision.into();
     let network_mpx = match mode {
         // One window holding the image: one forward pass is the exact answer.
         StatsMode::Exact if plan.len() == 1 => image_mpx,
         // The sweeps with their scratch traffic, and the finish.
-        StatsMode::Exact => EXACT_PASSES * image_mpx,
+        StatsMode::Exact => exact_passes(precision) * image_mpx,
         StatsMode::Thumbnail(px) => window_mpx + (px * px) as f64 / 1e6,
         StatsMode::File(_) => window_mpx,
     };
     let seconds = network_mpx * engine.seconds_per_megapixel(style)?;
     let network = engine.network().family.clone();
     let scratch = match mode {
-        StatsMode::Exact if plan.len() > 1 => {
-            let precision = args.plan.scratch_precision.into();
-            scratch_need(engine.network(), &plan, precision)
-        }
+        StatsMode::Exact if plan.len() > 1 => scratch_need(engine.network(), &plan, precision),
         _ => 0,
     };
     if args.json {
