@@ -19,6 +19,7 @@ mod dots;
 
 use rayon::prelude::*;
 
+use super::read_ahead::one_ahead;
 use super::team::Team;
 use super::ImageSource;
 use crate::error::Result;
@@ -103,21 +104,17 @@ impl<'a> FirstLayerMoments<'a> {
         mut done: impl FnMut(Rect),
     ) -> Result<()> {
         let reader = self.tiles;
-        let mut next = reader.read_if_any(image, cores.first())?;
-        for (k, &core) in cores.iter().enumerate() {
-            let current = next.take();
-            let (following, ()) = rayon::join(
-                || reader.read_if_any(image, cores.get(k + 1)),
-                || {
-                    if let Some(tile) = &current {
-                        self.add(tile);
-                    }
-                },
-            );
-            next = following?;
-            done(core);
-        }
-        Ok(())
+        one_ahead(
+            cores.len(),
+            |k| reader.read(image, cores[k]),
+            |k, tile| {
+                if let Some(tile) = tile {
+                    self.add(&tile);
+                }
+                done(cores[k]);
+                Ok(())
+            },
+        )
     }
 
     /// Adds the products of a tile's values.
@@ -392,18 +389,6 @@ impl TileReader<'_> {
             rows,
             columns,
         }))
-    }
-
-    /// [`TileReader::read`] for `core`, if there is one.
-    fn read_if_any(
-        &self,
-        image: &mut dyn ImageSource,
-        core: Option<&Rect>,
-    ) -> Result<Option<TileValues>> {
-        match core {
-            Some(&core) => self.read(image, core),
-            None => Ok(None),
-        }
     }
 
     /// The owned columns `[x0, x1)` as runs of one class: (class, local start, local end).

@@ -1,6 +1,6 @@
-//! Image windows read one tile ahead: while a sweep computes a tile, a thread of its own reads
-//! the windows of the image that the next tile needs, so that the cores do not wait on the
-//! decoder between tiles (a sweep that runs the first layers reads the whole image again).
+//! Work read one tile ahead: while a sweep computes a tile, a thread of its own reads what the
+//! next tile needs from the image, so that the cores do not wait on the decoder between tiles
+//! (the first sweep, and a sweep that runs the first layers, read the whole image).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -49,34 +49,55 @@ impl ImageSource for Ahead<'_, '_> {
 }
 
 /// Runs `tile(k, image)` for every tile `k` of `reads`, which lists the windows of `image` that
-/// each tile reads: tile `k + 1`'s windows are read on a thread of their own while tile `k`
-/// runs (a tile that reads none costs no thread). Holds at most two tiles' windows.
+/// each tile reads: tile `k + 1`'s windows are read while tile `k` runs ([`one_ahead`]). Holds
+/// at most two tiles' windows.
 pub fn for_each_tile(
     image: &mut dyn ImageSource,
     reads: &[Vec<Rect>],
     mut tile: impl FnMut(usize, &mut dyn ImageSource) -> Result<()>,
 ) -> Result<()> {
     let shared = SharedImage(Mutex::new(image));
-    let mut next = match reads.first() {
-        Some(rects) => shared.read(rects)?,
-        None => VecDeque::new(),
-    };
-    for k in 0..reads.len() {
-        let mut current = Ahead {
-            image: &shared,
-            windows: std::mem::take(&mut next),
-        };
-        let following = reads.get(k + 1).filter(|rects| !rects.is_empty());
-        next = std::thread::scope(|scope| {
-            let reader = following.map(|rects| scope.spawn(|| shared.read(rects)));
-            tile(k, &mut current)?;
-            match reader {
-                Some(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                None => Ok(VecDeque::new()),
-            }
+    one_ahead(
+        reads.len(),
+        |k| shared.read(&reads[k]),
+        |k, windows| {
+            let mut current = Ahead {
+                image: &shared,
+                windows,
+            };
+            tile(k, &mut current)
+        },
+    )
+}
+
+/// Runs `consume(k, read(k))` for `k` in `0..count`, in order, reading item `k + 1` on a thread
+/// of its own while item `k` is consumed. The first error stops it.
+pub fn one_ahead<T: Send>(
+    count: usize,
+    mut read: impl FnMut(usize) -> Result<T> + Send,
+    mut consume: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let mut next = read(0)?;
+    for k in 0..count {
+        let read = &mut read;
+        let following = std::thread::scope(|scope| {
+            let reader = (k + 1 < count).then(|| scope.spawn(move || read(k + 1)));
+            consume(k, next)?;
+            reader
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .transpose()
         })?;
+        match following {
+            Some(item) => next = item,
+            None => break,
+        }
     }
     Ok(())
 }
