@@ -406,17 +406,20 @@ fn open_checkpoint<E: Engine>(
     let net = engine.network();
     let dir = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
     let precision = opts.scratch_precision;
+    let fs = paths::filesystem(&dir)?;
     check_scratch(
         &dir,
+        fs,
         scratch_need(net, plan, precision),
         estimate,
         opts.mem_budget,
     )?;
-    note_writeback(
-        &dir,
-        exact::peak_scratch_bytes(net, (plan.padded_width, plan.padded_height), precision),
-        progress,
-    );
+    if !fs.in_memory {
+        note_writeback(
+            exact::peak_scratch_bytes(net, (plan.padded_width, plan.padded_height), precision),
+            progress,
+        );
+    }
     let mut run = run_description(input, image, engine, opts, plan)?;
     run.push_str(&format!("; scratch {precision}"));
     if let Some(t) = &opts.team {
@@ -636,12 +639,11 @@ pub fn scratch_need(net: &Network, plan: &TilePlan, precision: ScratchPrecision)
     exact::peak_scratch_bytes(net, extent, precision) + (extent.0 * extent.1 * 16) as u64
 }
 
-/// Says when the scratch maps pass the dirty page cache at which the kernel starts writing files
-/// back: it then writes maps to the disk that are deleted soon after, which costs time (about a
-/// tenth of a 10000² run, docs/MEMORY.md) and disk bandwidth.
-fn note_writeback(dir: &Path, maps: u64, progress: &mut dyn Progress) {
-    let on_disk = paths::filesystem(dir).is_ok_and(|fs| !fs.in_memory);
-    let Some(threshold) = memory::background_writeback_bytes().filter(|_| on_disk) else {
+/// Says when the scratch maps, on a disk, pass the dirty page cache at which the kernel starts
+/// writing files back: it then writes maps to the disk that are deleted soon after, which costs
+/// time (about a tenth of a 10000² run, docs/MEMORY.md) and disk bandwidth.
+fn note_writeback(maps: u64, progress: &mut dyn Progress) {
+    let Some(threshold) = memory::background_writeback_bytes() else {
         return;
     };
     if maps > threshold {
@@ -657,8 +659,13 @@ fn note_writeback(dir: &Path, maps: u64, progress: &mut dyn Progress) {
 
 /// Checks before the sweeps that the scratch fits where it goes: on a disk, in its free space; on
 /// a RAM-backed filesystem (a tmpfs `/tmp`), in what the memory budget leaves, since it is memory.
-fn check_scratch(dir: &Path, need: u64, estimate: u64, budget: u64) -> Result<()> {
-    let fs = paths::filesystem(dir)?;
+fn check_scratch(
+    dir: &Path,
+    fs: paths::Filesystem,
+    need: u64,
+    estimate: u64,
+    budget: u64,
+) -> Result<()> {
     let size = memory::format_size;
     if fs.in_memory && estimate + need > budget {
         return Err(Error::InvalidOption(format!(
