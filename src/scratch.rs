@@ -266,29 +266,37 @@ impl ScratchMap {
     /// Stores planar values for `rect`, and returns when they are written.
     pub fn write(&self, rect: Rect, planar: &[f32]) -> Result<()> {
         let mut behind = WriteBehind::new(2 * BATCH_BYTES);
-        self.write_behind(rect, planar, &mut behind)?;
+        self.write_behind(rect, planar, rect, &mut behind)?;
         behind.flush()
     }
 
-    /// Queues planar values for `rect` on `behind`, whose thread writes them while the caller
-    /// goes on; all cores interleave the rows, one batch at a time.
-    pub fn write_behind(&self, rect: Rect, planar: &[f32], behind: &mut WriteBehind) -> Result<()> {
+    /// Queues the values over `rect` of the planar values over `at` (which contains `rect`:
+    /// a window with its halo, so that the core needs no cropped copy) on `behind`, whose
+    /// thread writes them while the caller goes on; all cores interleave the rows, one batch at
+    /// a time.
+    pub fn write_behind(
+        &self,
+        rect: Rect,
+        planar: &[f32],
+        at: Rect,
+        behind: &mut WriteBehind,
+    ) -> Result<()> {
         let row_values = rect.width() * self.channels;
         let rows_per_batch = (BATCH_BYTES / 4 / row_values.max(1)).max(1);
         for k0 in (0..rect.height()).step_by(rows_per_batch) {
             let mut batch = behind.batch();
             batch.rows = k0..(k0 + rows_per_batch).min(rect.height());
-            self.interleave(rect, planar, &mut batch);
+            self.interleave(rect, planar, at, &mut batch);
             behind.send(batch)?;
         }
         Ok(())
     }
 
-    /// Fills `batch` with its rows of the planar values of `rect`, pixel-interleaved and
-    /// stored at the map's precision, and says where they go.
-    fn interleave(&self, rect: Rect, planar: &[f32], batch: &mut RowBatch) {
+    /// Fills `batch` with its rows of `rect` from the planar values over `at`,
+    /// pixel-interleaved and stored at the map's precision, and says where they go.
+    fn interleave(&self, rect: Rect, planar: &[f32], at: Rect, batch: &mut RowBatch) {
         let rw = rect.width();
-        let plane = rw * rect.height();
+        let plane = at.area();
         let row_len = rw * self.channels;
         batch.values.resize(batch.rows.len() * row_len, 0.0);
         batch
@@ -296,9 +304,10 @@ impl ScratchMap {
             .par_chunks_mut(row_len.max(1))
             .zip(batch.rows.clone())
             .for_each(|(values, k)| {
+                let start = (rect.y0 - at.y0 + k) * at.width() + rect.x0 - at.x0;
                 let rows: Vec<&[f32]> = planar
                     .chunks_exact(plane)
-                    .map(|src| &src[k * rw..][..rw])
+                    .map(|src| &src[start..][..rw])
                     .collect();
                 transpose::interleave(&rows, values);
             });

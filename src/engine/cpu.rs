@@ -341,6 +341,10 @@ impl Engine for CpuEngine {
         x.into_values()
     }
 
+    fn host_values<'a>(&self, x: &'a Planar) -> std::borrow::Cow<'a, [f32]> {
+        std::borrow::Cow::Borrowed(&x.data)
+    }
+
     fn recycle(&self, values: Vec<f32>) {
         self.pool.give(values);
     }

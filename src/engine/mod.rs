@@ -29,6 +29,11 @@ pub trait Engine {
     fn upload(&self, planar: Vec<f32>, channels: usize, height: usize, width: usize) -> Self::Act;
     /// Moves an activation back to planar host values.
     fn download(&self, x: Self::Act) -> Vec<f32>;
+    /// The planar host values of `x`, borrowed where the engine keeps activations on the host
+    /// (no copy), else downloaded.
+    fn host_values<'a>(&self, x: &'a Self::Act) -> std::borrow::Cow<'a, [f32]> {
+        std::borrow::Cow::Owned(self.download(x.clone()))
+    }
     /// Takes back host values that [`Engine::download`] gave and the caller no longer needs,
     /// so that an engine which reuses its buffers can (fresh pages cost faults and zeroing).
     fn recycle(&self, _values: Vec<f32>) {}

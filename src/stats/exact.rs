@@ -532,12 +532,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         let window = self.input_window(i, core_out);
         let x = self.input(image, i, window)?;
         if self.schedule.kept.contains(&Slot::Input(i)) {
-            let core_in = core.scaled_down(net.level_in(i));
-            let held = Held {
-                x: x.x.clone(),
-                at: x.at,
-            };
-            self.store(Slot::Input(i), core_in, self.exact(held, core_in))?;
+            self.store(Slot::Input(i), core.scaled_down(net.level_in(i)), &x)?;
         }
         let raw = self.conv(i, x, window);
         if net.layers[i].norm.is_instance() {
@@ -547,11 +542,10 @@ impl<'a, E: Engine> Exact<'a, E> {
             }
         }
         if self.schedule.kept.contains(&Slot::Raw(i)) {
-            self.store(Slot::Raw(i), core_out, self.exact(raw, core_out))
-        } else {
-            self.engine.release(raw.x);
-            Ok(())
+            self.store(Slot::Raw(i), core_out, &raw)?;
         }
+        self.engine.release(raw.x);
+        Ok(())
     }
 
     /// Gives the neighbouring processes the edge rows of the map `slot` that this process just
@@ -795,12 +789,16 @@ impl<'a, E: Engine> Exact<'a, E> {
         kept.min(QUEUED_BYTES_PER_PX * core.area())
     }
 
-    fn store(&mut self, slot: Slot, rect: Rect, x: E::Act) -> Result<()> {
-        let values = self.engine.download(x);
+    /// Queues the values over `rect` of `held` for the map of `slot`, read in place where the
+    /// engine keeps them on the host (no cropped copy).
+    fn store(&mut self, slot: Slot, rect: Rect, held: &Held<E::Act>) -> Result<()> {
+        let values = self.engine.host_values(&held.x);
         if let Some(map) = self.maps.get(&slot) {
-            map.write_behind(rect, &values, &mut self.writes)?;
+            map.write_behind(rect, &values, held.at, &mut self.writes)?;
         }
-        self.engine.recycle(values);
+        if let std::borrow::Cow::Owned(values) = values {
+            self.engine.recycle(values);
+        }
         Ok(())
     }
 }
