@@ -1058,11 +1058,11 @@ impl<E: Engine> Session for Runner<'_, E> {
 /// Network passes over the image that a tiled exact run costs, sweeps, scratch traffic and
 /// finish together, with its maps stored at `precision`: measured at 10000² against the
 /// thumbnail run, whose estimate counts the windows with their overlap (1.56 passes there), as
-/// 1.44-1.48 and 1.29 times its time (docs/BENCHMARKS.md).
+/// 1.36-1.43 and 1.22-1.23 times its time (docs/BENCHMARKS.md).
 fn exact_passes(precision: ScratchPrecision) -> f64 {
     match precision {
-        ScratchPrecision::F32 => 2.3,
-        ScratchPrecision::F16 => 2.0,
+        ScratchPrecision::F32 => 2.2,
+        ScratchPrecision::F16 => 1.9,
     }
 }
 
