@@ -443,6 +443,41 @@ mod tests {
     }
 
     #[test]
+    fn a_core_is_stored_from_the_window_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let map =
+            ScratchMap::create(&dir.path().join("m"), (2, 9, 7), ScratchPrecision::F32).unwrap();
+        let window = Rect {
+            x0: 1,
+            y0: 1,
+            x1: 8,
+            y1: 6,
+        };
+        let core = Rect {
+            x0: 3,
+            y0: 2,
+            x1: 6,
+            y1: 5,
+        };
+        let values: Vec<f32> = (0..2 * window.area()).map(|i| i as f32).collect();
+        let mut behind = WriteBehind::new(0);
+        map.write_behind(core, &values, window, &mut behind)
+            .unwrap();
+        behind.flush().unwrap();
+        let expected: Vec<f32> = (0..2)
+            .flat_map(|c| {
+                let values = &values;
+                (core.y0..core.y1).flat_map(move |y| {
+                    (core.x0..core.x1).map(move |x| {
+                        values[c * window.area() + (y - window.y0) * window.width() + x - window.x0]
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(map.read(core).unwrap(), expected);
+    }
+
+    #[test]
     fn a_window_reads_back_what_was_written() {
         let (expected, got) = roundtrip(ScratchPrecision::F32);
         assert_eq!(expected, got);
