@@ -372,17 +372,22 @@ mod tests {
             x1: 5,
             y1: 4,
         };
-        let expected: Vec<f32> = (0..3)
+        (
+            planar_part(&values, 3, rect, inner),
+            map.read(inner).unwrap(),
+        )
+    }
+
+    /// The planar values over `part` of the `channels` planes of `values`, which cover `at`.
+    fn planar_part(values: &[f32], channels: usize, at: Rect, part: Rect) -> Vec<f32> {
+        (0..channels)
             .flat_map(|c| {
-                let values = &values;
-                (inner.y0..inner.y1).flat_map(move |y| {
-                    (inner.x0..inner.x1).map(move |x| {
-                        values[c * rect.area() + (y - rect.y0) * rect.width() + (x - rect.x0)]
-                    })
+                (part.y0..part.y1).flat_map(move |y| {
+                    (part.x0..part.x1)
+                        .map(move |x| values[c * at.area() + (y - at.y0) * at.width() + x - at.x0])
                 })
             })
-            .collect();
-        (expected, map.read(inner).unwrap())
+            .collect()
     }
 
     #[test]
@@ -464,16 +469,7 @@ mod tests {
         map.write_behind(core, &values, window, &mut behind)
             .unwrap();
         behind.flush().unwrap();
-        let expected: Vec<f32> = (0..2)
-            .flat_map(|c| {
-                let values = &values;
-                (core.y0..core.y1).flat_map(move |y| {
-                    (core.x0..core.x1).map(move |x| {
-                        values[c * window.area() + (y - window.y0) * window.width() + x - window.x0]
-                    })
-                })
-            })
-            .collect();
+        let expected = planar_part(&values, 2, window, core);
         assert_eq!(map.read(core).unwrap(), expected);
     }
 
