@@ -2,7 +2,8 @@
 # What the kernel charges for scratch maps on this machine: the system time of writing MB
 # megabytes into a new file, over the cached pages of the same file, and into a new file right
 # after another was deleted (its pages freed a moment before) and 10 s later (on a VM with free
-# page reporting, the host has taken the freed pages back by then). Then reading them back.
+# page reporting, the host may have taken the freed pages back by then: 1.13 s of system time
+# once, 0.29 s another time). Then reading them back.
 # Usage: benches/page_cache_cost.sh [MB] [DIR]   (default 800, a new folder under /tmp)
 set -euo pipefail
 mb=${1:-800}

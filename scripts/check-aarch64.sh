@@ -3,8 +3,8 @@
 # generic kernels and the gemm crate's NEON path must keep compiling. Needs the target's
 # standard library (rustup) and a C cross compiler with the target's C headers for lcms2's and
 # zstd's build scripts (Debian's gcc-aarch64-linux-gnu, libc6-dev-arm64-cross); installs what is
-# missing. Where rustup cannot fetch the standard
-# library (no network to static.rust-lang.org), it says so and skips; a compile error fails.
+# missing. Where rustup cannot fetch the standard library (no network to static.rust-lang.org),
+# it says so and skips; a compile error fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=aarch64-unknown-linux-gnu
