@@ -9,11 +9,10 @@
 use std::time::Instant;
 
 use bigstyle::engine::cpu::CpuEngine;
-use bigstyle::engine::{forward_each, Engine};
+use bigstyle::engine::{forward_timed, Engine};
 use bigstyle::network::{
     arbitrary, multistyle26, transformer_net, Network, StyleAffine, StyleCode,
 };
-use bigstyle::norm::{Accumulator, NetworkStats};
 
 fn test_image(size: usize) -> Vec<f32> {
     // Smooth gradients plus texture: activations statistics like a photo's, no file needed.
@@ -76,21 +75,11 @@ fn main() {
     let mut best = f64::INFINITY;
     for _ in 0..reps {
         let started = Instant::now();
-        let mut stats = NetworkStats::empty(net.len());
         let x = engine.upload(image.clone(), 3, size, size);
-        let mut step = |layer: usize, x| {
-            let t = Instant::now();
-            let raw = engine.conv_raw(layer, x);
-            let mut acc = Accumulator::default();
-            acc.merge(&engine.moments(&raw));
-            stats.set(layer, acc.finish());
-            let y = engine.normalize(layer, raw, stats.get(layer), &style);
-            per_layer[layer] += t.elapsed().as_secs_f64();
-            y
-        };
-        let x = forward_each(&engine, x, &mut step);
+        let (x, seconds) = forward_timed(&engine, x, &style);
         std::hint::black_box(engine.download(x));
         best = best.min(started.elapsed().as_secs_f64());
+        per_layer.iter_mut().zip(seconds).for_each(|(t, s)| *t += s);
     }
     let mpx = (size * size) as f64 / 1e6;
     println!(

@@ -20,11 +20,14 @@ use bigstyle::io::tiff_out::Compression;
 use bigstyle::io::InputImage;
 use bigstyle::look::Look;
 use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_size};
-use bigstyle::network::{arbitrary, multistyle26, transformer_net, Network, StyleCode};
+use bigstyle::network::{
+    arbitrary, multistyle26, transformer_net, Network, StyleAffine, StyleCode,
+};
 use bigstyle::pipeline::{scratch_need, stylize_whole, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
 use bigstyle::scratch::ScratchPrecision;
 use bigstyle::sheet::{contact_sheet, Cell};
+use bigstyle::stats::exact::{LayerCosts, Work};
 use bigstyle::stats::team::Team;
 use bigstyle::stats::StatsMode;
 use bigstyle::stroke;
@@ -1003,6 +1006,11 @@ trait Session {
     fn network(&self) -> &Network;
     fn bytes_per_pixel(&self) -> u64;
     fn seconds_per_megapixel(&self, style: &StyleCode) -> bigstyle::Result<f64>;
+    fn exact_seconds_per_pixel(
+        &self,
+        style: &StyleCode,
+        precision: ScratchPrecision,
+    ) -> bigstyle::Result<f64>;
 }
 
 struct Runner<'a, E: Engine>(&'a E);
@@ -1058,16 +1066,17 @@ impl<E: Engine> Session for Runner<'_, E> {
         }
         Ok(fastest / (side * side) as f64 * 1e6)
     }
-}
 
-/// Network passes over the image that a tiled exact run costs, sweeps, scratch traffic and
-/// finish together, with its maps stored at `precision`: measured at 10000² against the
-/// thumbnail run, whose estimate counts the windows with their overlap (1.56 passes there), as
-/// 1.36-1.43 and 1.22-1.23 times its time (docs/BENCHMARKS.md).
-fn exact_passes(precision: ScratchPrecision) -> f64 {
-    match precision {
-        ScratchPrecision::F32 => 2.2,
-        ScratchPrecision::F16 => 1.9,
+    /// The tiled exact run's time per pixel, from its layers timed on this engine and the
+    /// scratch traffic and output its stages add (the progress bar's weights).
+    fn exact_seconds_per_pixel(
+        &self,
+        style: &StyleCode,
+        precision: ScratchPrecision,
+    ) -> bigstyle::Result<f64> {
+        let net = self.0.network();
+        let costs = LayerCosts::timed(self.0, &StyleAffine::new(net, style)?)?;
+        Ok(Work::of(net, precision, &costs).seconds_per_pixel())
     }
 }
 
@@ -1219,13 +1228,17 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     let precision: ScratchPrecision = args.plan.scratch_precision.into();
     let network_mpx = match mode {
         // One window holding the image: one forward pass is the exact answer.
-        StatsMode::Exact if plan.len() == 1 => image_mpx,
-        // The sweeps with their scratch traffic, and the finish.
-        StatsMode::Exact => exact_passes(precision) * image_mpx,
+        StatsMode::Exact => image_mpx,
         StatsMode::Thumbnail(px) => window_mpx + (px * px) as f64 / 1e6,
         StatsMode::File(_) => window_mpx,
     };
-    let seconds = network_mpx * engine.seconds_per_megapixel(style)?;
+    let seconds = match mode {
+        // The sweeps with their scratch traffic, and the finish.
+        StatsMode::Exact if plan.len() > 1 => {
+            image_mpx * 1e6 * engine.exact_seconds_per_pixel(style, precision)?
+        }
+        _ => network_mpx * engine.seconds_per_megapixel(style)?,
+    };
     let network = engine.network().family.clone();
     let scratch = match mode {
         StatsMode::Exact if plan.len() > 1 => scratch_need(engine.network(), &plan, precision),
@@ -1418,6 +1431,10 @@ impl Bar {
 }
 
 impl Progress for Bar {
+    fn shown(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
     fn total(&mut self, steps: usize) {
         self.whole_run = true;
         self.bar.set_length(steps as u64);

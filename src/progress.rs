@@ -5,10 +5,15 @@
 /// notes on decisions taken (colour handling, plan) for a verbose log. One bar can then show the
 /// whole run, its estimate of the time left computed from all the work left, not a stage's.
 ///
-/// Steps are units of work: the stages weigh each tile by the arithmetic and scratch traffic it
-/// costs ([`work_units`]), so that a tile of the first, full-resolution sweep counts several
-/// times one of a quarter-resolution sweep, as it takes several times as long.
+/// Steps are units of work: the stages weigh each tile by the arithmetic and traffic it costs
+/// ([`work_units`]), so that a tile of a full-resolution sweep counts several times one of a
+/// quarter-resolution sweep, as it takes several times as long.
 pub trait Progress {
+    /// Whether a person watches this progress: then the stages' weights are worth timing on
+    /// this machine (a few tenths of a second) rather than counted.
+    fn shown(&self) -> bool {
+        false
+    }
     /// The run will take `steps` steps in all (every stage's together).
     fn total(&mut self, _steps: usize) {}
     /// A new stage of `steps` steps begins.

@@ -15,6 +15,7 @@ pub mod predictor;
 use crate::geom::Rect;
 use crate::network::{Network, StyleAffine};
 use crate::norm::{Accumulator, LayerStats, Moments, NetworkStats};
+use std::time::Instant;
 
 /// Runs a network's layers on activations of some device; see the module documentation.
 pub trait Engine {
@@ -101,12 +102,7 @@ pub fn forward<E: Engine>(
             return engine.normalize(layer, raw, None, style);
         }
         let stats = match &mut norm {
-            NormSource::Instance(record) => {
-                let mut acc = Accumulator::default();
-                acc.merge(&engine.moments(&raw));
-                record.set(layer, acc.finish());
-                record.get(layer)
-            }
+            NormSource::Instance(record) => record_moments(engine, layer, &raw, record),
             NormSource::Given(stats) => stats.get(layer),
         }
         .cloned();
@@ -116,6 +112,41 @@ pub fn forward<E: Engine>(
             stats.unwrap_or_else(|| panic!("statistics of layer {layer} used before computed"));
         engine.normalize(layer, raw, Some(&stats), style)
     })
+}
+
+/// Takes layer `layer`'s statistics from its raw output `raw` into `record`, and returns them.
+fn record_moments<'r, E: Engine>(
+    engine: &E,
+    layer: usize,
+    raw: &E::Act,
+    record: &'r mut NetworkStats,
+) -> Option<&'r LayerStats> {
+    let mut acc = Accumulator::default();
+    acc.merge(&engine.moments(raw));
+    record.set(layer, acc.finish());
+    record.get(layer)
+}
+
+/// Runs the whole network on one window with its own statistics, as [`forward`] does, and
+/// returns the output with the seconds each layer took (convolution, moments, normalisation):
+/// the per-layer profile behind the progress bar's weights and the network benchmark.
+pub fn forward_timed<E: Engine>(engine: &E, x: E::Act, style: &StyleAffine) -> (E::Act, Vec<f64>) {
+    let mut seconds = vec![0.0; engine.network().len()];
+    let mut record = NetworkStats::empty(seconds.len());
+    let y = forward_each(engine, x, &mut |layer, x| {
+        let started = Instant::now();
+        let raw = engine.conv_raw(layer, x);
+        // Moments come back to the host: a device engine has finished the layer by then.
+        let stats = if style.is_instance(layer) {
+            record_moments(engine, layer, &raw, &mut record).cloned()
+        } else {
+            None
+        };
+        let y = engine.normalize(layer, raw, stats.as_ref(), style);
+        seconds[layer] += started.elapsed().as_secs_f64();
+        y
+    });
+    (y, seconds)
 }
 
 /// The network's topology: `step(layer, x)` runs one layer (convolution, normalisation,

@@ -33,7 +33,7 @@ use crate::norm::NetworkStats;
 use crate::progress::{work_units, Progress};
 use crate::scratch::ScratchPrecision;
 use crate::stats::checkpoint::Checkpoint;
-use crate::stats::exact::{self, Exact};
+use crate::stats::exact::{self, Exact, LayerCosts, Work};
 use crate::stats::team::Team;
 use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
@@ -232,19 +232,23 @@ pub fn stylize_file<E: Engine>(
         StatsMode::Exact if !one_window => scratch_need(net, &plan, opts.scratch_precision),
         _ => 0,
     };
+    // The exact sweeps' work; none where one window runs the network once.
+    let work = match opts.stats {
+        StatsMode::Exact if !one_window => Some(exact_work(engine, &style, opts, progress)?),
+        _ => None,
+    };
     let forward_all: usize = plan.tiles().map(|t| forward_units(net, &t)).sum();
-    progress.total(match &opts.stats {
-        StatsMode::Exact if one_window => forward_all,
+    progress.total(match (&opts.stats, &work) {
+        (StatsMode::Exact, None) => forward_all,
         // The sweeps, and the render.
-        StatsMode::Exact => {
-            let work = exact::Work::of(net, opts.scratch_precision);
+        (StatsMode::Exact, Some(work)) => {
             let per_pixel: f64 = work.sweeps.iter().sum::<f64>() + work.render;
             plan.tiles()
                 .map(|t| work_units(per_pixel, t.core.area()))
                 .sum()
         }
-        StatsMode::Thumbnail(side) => thumbnail_units(net, *side) + forward_all,
-        StatsMode::File(_) => forward_all,
+        (StatsMode::Thumbnail(side), _) => thumbnail_units(net, *side) + forward_all,
+        (StatsMode::File(_), _) => forward_all,
     });
     let started = Instant::now();
     let shard = opts.shard.or(team.map(|t| Shard {
@@ -264,28 +268,21 @@ pub fn stylize_file<E: Engine>(
         look: opts.look,
         target: part.as_ref().map_or(Target::Output, Target::Part),
     };
-    let (written, used, stats_seconds) = match &opts.stats {
+    let (written, used, stats_seconds) = match (&opts.stats, work) {
         // One window holds the whole image: the network's own instance statistics are the
         // whole image's, so one forward pass is the exact answer.
-        StatsMode::Exact if one_window => {
+        (StatsMode::Exact, None) => {
             let tiles = Forward::new(engine, &style, None);
             let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
             save(&tiles.recorded.borrow())?;
             (written, used, 0.0)
         }
-        StatsMode::Exact => {
+        (StatsMode::Exact, Some(work)) => {
             let estimate = memory::estimate(&info, plan.tile, opts.overlap, bpp).total();
             let mut checkpoint =
                 open_checkpoint(input, &image, engine, opts, &plan, estimate, progress)?;
-            let exact = Exact::sweep(
-                engine,
-                &style,
-                &mut image,
-                &plan,
-                &mut checkpoint,
-                team,
-                progress,
-            )?;
+            let mut exact = Exact::new(engine, &style, &plan, &checkpoint, team, work);
+            exact.sweep(&mut image, &plan, &mut checkpoint, progress)?;
             if team.is_none_or(|t| t.rank() == 0) {
                 save(exact.stats())?;
             }
@@ -307,7 +304,7 @@ pub fn stylize_file<E: Engine>(
             checkpoint.remove()?;
             (written, used, stats_seconds)
         }
-        StatsMode::Thumbnail(side) => {
+        (StatsMode::Thumbnail(side), _) => {
             let units = thumbnail_units(net, *side);
             progress.stage("statistics (thumbnail)", units);
             let size = (info.width, info.height);
@@ -325,7 +322,7 @@ pub fn stylize_file<E: Engine>(
             let (written, used) = render.with_retry(&mut image, plan, &tiles, progress)?;
             (written, used, stats_seconds)
         }
-        StatsMode::File(path) => {
+        (StatsMode::File(path), _) => {
             let stats = StatsFile::load(path, net, &opts.style, (info.width, info.height))?;
             save(&stats)?;
             let tiles = Forward::new(engine, &style, Some(&stats));
@@ -771,6 +768,23 @@ impl<E: Engine> TileRenderer for Forward<'_, E> {
     fn work(&self, tile: &Tile) -> usize {
         forward_units(self.engine.network(), tile)
     }
+}
+
+/// The work of the exact sweeps and render, for the progress bar's weights: the layers timed on
+/// this engine where a person watches the bar (a tenth of a second), counted otherwise.
+fn exact_work<E: Engine>(
+    engine: &E,
+    style: &StyleAffine,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Work> {
+    let net = engine.network();
+    let costs = if progress.shown() {
+        LayerCosts::timed(engine, style)?
+    } else {
+        LayerCosts::counted(net)
+    };
+    Ok(Work::of(net, opts.scratch_precision, &costs))
 }
 
 /// The progress units of running the whole network over `tile`'s window.

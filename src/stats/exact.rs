@@ -28,6 +28,9 @@ use crate::tiling::{Shard, TilePlan};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+mod work;
+pub use work::{LayerCosts, Work};
+
 /// A tensor of the exact computation that may be kept in a scratch map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Slot {
@@ -169,60 +172,6 @@ fn slot_shape(net: &Network, slot: Slot) -> (usize, usize) {
 /// which are empty while the sweeps run (docs/MEMORY.md).
 const QUEUED_BYTES_PER_PX: usize = 48;
 
-/// Multiply-adds that one byte of scratch traffic is worth in time (measured on the 2-core
-/// development machine: a quarter-resolution sweep, 576 multiply-adds and 16-24 bytes per pixel,
-/// takes about a fifth as long as the first sweep's 7776 multiply-adds).
-const MACS_PER_SCRATCH_BYTE: f64 = 60.0;
-
-/// The work of each sweep and of the render, per padded-image pixel, in multiply-add
-/// equivalents (the layers each computes, and its scratch traffic): the weights of the progress
-/// bar's steps, so that its estimate of the time left follows the work left.
-#[derive(Debug, Clone)]
-pub struct Work {
-    /// Per sweep, in order.
-    pub sweeps: Vec<f64>,
-    /// The render of the image from the maps the sweeps leave.
-    pub render: f64,
-}
-
-impl Work {
-    /// The work of the exact computation of `net` with maps stored at `precision`.
-    pub fn of(net: &Network, precision: ScratchPrecision) -> Self {
-        let schedule = Schedule::new(net);
-        let bytes = |slot: &Slot| -> f64 {
-            let (channels, level) = slot_shape(net, *slot);
-            (channels * precision.bytes()) as f64 / (level * level) as f64
-        };
-        let cost = |walk: &InputWalk| -> f64 {
-            let macs: f64 = walk
-                .layers
-                .iter()
-                .map(|&j| net.layer_macs_per_pixel(j))
-                .sum();
-            let read: f64 = walk
-                .reads
-                .iter()
-                .filter_map(|r| match r {
-                    Read::Map(slot) => Some(bytes(slot)),
-                    Read::Image => None,
-                })
-                .sum();
-            macs + MACS_PER_SCRATCH_BYTE * read
-        };
-        let sweeps = schedule
-            .sweeps
-            .iter()
-            .zip(&schedule.inputs)
-            .map(|(&i, walk)| {
-                let written: f64 = schedule.kept_by(i).map(|slot| bytes(&slot)).sum();
-                cost(walk) + net.layer_macs_per_pixel(i) + MACS_PER_SCRATCH_BYTE * written
-            })
-            .collect();
-        let render = cost(schedule.render_input());
-        Self { sweeps, render }
-    }
-}
-
 /// One step of a halo exchange on `map`: its rows `send.1` go to process `send.0`, and the rows
 /// `receive.1` come from process `receive.0`.
 fn pass_rows(
@@ -317,18 +266,17 @@ pub struct Exact<'a, E: Engine> {
 }
 
 impl<'a, E: Engine> Exact<'a, E> {
-    /// Runs every sweep over the image and returns the statistics the untiled network would
-    /// compute, with the maps the render needs. The maps live in `checkpoint`'s folder, which
-    /// records each finished sweep; the sweeps it already holds are not run again.
-    pub fn sweep(
+    /// The exact computation of `engine`'s network over `plan`'s image, with maps stored as
+    /// `checkpoint` stores them, by this process or its part of `team`; its progress steps
+    /// weighed by `work`. Nothing is computed until [`Exact::sweep`].
+    pub fn new(
         engine: &'a E,
         style: &'a StyleAffine,
-        input: &mut dyn ImageSource,
         plan: &TilePlan,
-        checkpoint: &mut Checkpoint,
+        checkpoint: &Checkpoint,
         team: Option<&'a dyn Team>,
-        progress: &mut dyn Progress,
-    ) -> Result<Self> {
+        work: Work,
+    ) -> Self {
         let net = engine.network();
         let band = match team {
             Some(t) => plan.shard_tile_rows(Shard {
@@ -340,7 +288,7 @@ impl<'a, E: Engine> Exact<'a, E> {
         let schedule = Schedule::new(net);
         let extent = (plan.padded_width, plan.padded_height);
         let peak_scratch = schedule.peak_bytes(net, extent, checkpoint.precision());
-        let mut exact = Self {
+        Self {
             engine,
             style,
             extent,
@@ -350,37 +298,48 @@ impl<'a, E: Engine> Exact<'a, E> {
             stats: NetworkStats::empty(net.len()),
             band,
             team,
-            work: Work::of(net, checkpoint.precision()),
+            work,
             peak_scratch,
             writes: WriteBehind::new(0),
-        };
-        let sweeps = exact.schedule.sweeps.clone();
-        let done = exact.resume(checkpoint)?;
+        }
+    }
+
+    /// Runs every sweep over the image, leaving the statistics the untiled network would
+    /// compute and the maps the render needs. The maps live in `checkpoint`'s folder, which
+    /// records each finished sweep; the sweeps it already holds are not run again.
+    pub fn sweep(
+        &mut self,
+        input: &mut dyn ImageSource,
+        plan: &TilePlan,
+        checkpoint: &mut Checkpoint,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let sweeps = self.schedule.sweeps.clone();
+        let done = self.resume(checkpoint)?;
         if done > 0 {
-            let units = exact.work.sweeps[..done]
+            let units = self.work.sweeps[..done]
                 .iter()
-                .map(|&w| exact.band_units(plan, w))
+                .map(|&w| self.band_units(plan, w))
                 .sum();
             progress.stage("statistics (resumed)", units);
             progress.advance(units);
         }
         for (pos, &layer) in sweeps.iter().enumerate().skip(done) {
-            let per_pixel = exact.work.sweeps[pos];
+            let per_pixel = self.work.sweeps[pos];
             progress.stage(
                 &format!("statistics {}/{}", pos + 1, sweeps.len()),
-                exact.band_units(plan, per_pixel),
+                self.band_units(plan, per_pixel),
             );
-            exact.sweep_layer(layer, per_pixel, input, plan, checkpoint, progress)?;
-            exact.drop_maps_after(pos);
-            let live: Vec<(String, &ScratchMap)> = exact
+            self.sweep_layer(layer, per_pixel, input, plan, checkpoint, progress)?;
+            self.drop_maps_after(pos);
+            let live: Vec<(String, &ScratchMap)> = self
                 .maps
                 .iter()
                 .map(|(slot, map)| (slot.file_name(), map))
                 .collect();
-            checkpoint.record(pos + 1, &exact.stats, &live)?;
+            checkpoint.record(pos + 1, &self.stats, &live)?;
         }
-        checkpoint.trim_spares(0)?;
-        Ok(exact)
+        checkpoint.trim_spares(0)
     }
 
     /// Takes over what `checkpoint` recorded: the finished sweeps' statistics and the maps still
@@ -848,7 +807,7 @@ mod tests {
             stats,
             band: 0..1,
             team: None,
-            work: Work::of(net, ScratchPrecision::F32),
+            work: Work::of(net, ScratchPrecision::F32, &LayerCosts::counted(net)),
             peak_scratch: 0,
             writes: WriteBehind::new(0),
         };
@@ -867,24 +826,6 @@ mod tests {
             assert!(!listed.is_empty());
             assert_eq!(listed, image.0, "layer {i}");
         }
-    }
-
-    #[test]
-    fn progress_weights_follow_the_work() {
-        let net = multistyle26::builtin();
-        let w = Work::of(&net, ScratchPrecision::F32);
-        assert_eq!(w.sweeps.len(), 18);
-        // contract.0 alone (7776 multiply-adds per pixel), then again under contract.1 with
-        // its half-resolution map written; a residual sweep is a fraction of either.
-        assert!((w.sweeps[0] - net.layer_macs_per_pixel(0)).abs() < 1e-9);
-        assert!(w.sweeps[1] > w.sweeps[0]);
-        assert!(w.sweeps[0] > 3.0 * w.sweeps[4], "{:?}", w.sweeps);
-        // The render runs the two full-resolution layers on expand.0's map.
-        let tail = net.layer_macs_per_pixel(16) + net.layer_macs_per_pixel(17);
-        assert!(w.render > tail);
-        // f16 maps halve the traffic.
-        let half = Work::of(&net, ScratchPrecision::F16);
-        assert!(half.sweeps[4] < w.sweeps[4] && half.sweeps[0] == w.sweeps[0]);
     }
 
     #[test]

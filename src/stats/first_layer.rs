@@ -69,12 +69,7 @@ impl<'a> FirstLayerMoments<'a> {
     /// convolution of the image, on a region at least a kernel wide.
     pub fn new(layer: &'a Layer, counted: Rect, extent: (usize, usize)) -> Option<Self> {
         let r = layer.kernel / 2;
-        let fits = layer.stride == 1
-            && !layer.upsample
-            && layer.skip_from.is_none()
-            && layer.norm.is_instance()
-            && counted.width() > 2 * r
-            && counted.height() > 2 * r;
+        let fits = Self::suits(layer) && counted.width() > 2 * r && counted.height() > 2 * r;
         fits.then(|| {
             let (c, classes) = (layer.in_channels, TileReader::classes_for(r));
             Self {
@@ -88,6 +83,14 @@ impl<'a> FirstLayerMoments<'a> {
                 second: vec![0.0; c * c * offsets(r as i64).len() * classes * classes],
             }
         })
+    }
+
+    /// Whether this method gives `layer`'s statistics (on a region at least a kernel wide).
+    pub fn suits(layer: &Layer) -> bool {
+        layer.stride == 1
+            && !layer.upsample
+            && layer.skip_from.is_none()
+            && layer.norm.is_instance()
     }
 
     fn classes(&self) -> usize {
