@@ -341,8 +341,13 @@ impl Engine for CpuEngine {
         x.into_values()
     }
 
-    fn host_values<'a>(&self, x: &'a Planar) -> std::borrow::Cow<'a, [f32]> {
-        std::borrow::Cow::Borrowed(&x.data)
+    fn host_values_in<'a>(
+        &self,
+        x: &'a Planar,
+        at: Rect,
+        _rect: Rect,
+    ) -> (std::borrow::Cow<'a, [f32]>, Rect) {
+        (std::borrow::Cow::Borrowed(&x.data), at)
     }
 
     fn recycle(&self, values: Vec<f32>) {

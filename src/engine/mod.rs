@@ -30,10 +30,17 @@ pub trait Engine {
     fn upload(&self, planar: Vec<f32>, channels: usize, height: usize, width: usize) -> Self::Act;
     /// Moves an activation back to planar host values.
     fn download(&self, x: Self::Act) -> Vec<f32>;
-    /// The planar host values of `x`, borrowed where the engine keeps activations on the host
-    /// (no copy), else downloaded.
-    fn host_values<'a>(&self, x: &'a Self::Act) -> std::borrow::Cow<'a, [f32]> {
-        std::borrow::Cow::Owned(self.download(x.clone()))
+    /// Planar host values of `x` (which covers `at`) that include `rect`, with the rectangle
+    /// they cover: `x` whole and borrowed where the engine keeps activations on the host (no
+    /// copy), else `rect` alone, cropped on the device and downloaded (no halo moved).
+    fn host_values_in<'a>(
+        &self,
+        x: &'a Self::Act,
+        at: Rect,
+        rect: Rect,
+    ) -> (std::borrow::Cow<'a, [f32]>, Rect) {
+        let part = self.crop(x.clone(), (at.x0, at.y0), rect);
+        (std::borrow::Cow::Owned(self.download(part)), rect)
     }
     /// Takes back host values that [`Engine::download`] gave and the caller no longer needs,
     /// so that an engine which reuses its buffers can (fresh pages cost faults and zeroing).

@@ -751,9 +751,9 @@ impl<'a, E: Engine> Exact<'a, E> {
     /// Queues the values over `rect` of `held` for the map of `slot`, read in place where the
     /// engine keeps them on the host (no cropped copy).
     fn store(&mut self, slot: Slot, rect: Rect, held: &Held<E::Act>) -> Result<()> {
-        let values = self.engine.host_values(&held.x);
+        let (values, at) = self.engine.host_values_in(&held.x, held.at, rect);
         if let Some(map) = self.maps.get(&slot) {
-            map.write_behind(rect, &values, held.at, &mut self.writes)?;
+            map.write_behind(rect, &values, at, &mut self.writes)?;
         }
         if let std::borrow::Cow::Owned(values) = values {
             self.engine.recycle(values);

@@ -8,7 +8,9 @@ use bigstyle::scratch::ScratchPrecision;
 use bigstyle::stats::StatsMode;
 use bigstyle::{parse_style, stylize_file, stylize_whole, Options};
 
-use crate::common::{model, photo, planar, psnr, quantize, run_tiled, write_rgb_tiff};
+use crate::common::{
+    model, photo, planar, psnr, quantize, reference_model, run_tiled, run_tiled_on, write_rgb_tiff,
+};
 
 /// A photograph-sized, ragged image: a multiple of neither 4 nor any tile size used here.
 const W: u32 = 1601;
@@ -52,6 +54,31 @@ fn exact_statistics_reproduce_the_untiled_network() {
         eprintln!("exact, tile {tile}, style {style}: {db:.1} dB from the untiled network");
         assert!(db >= 85.0, "tile {tile}: {db:.1} dB");
     }
+}
+
+/// The sweeps on the burn engine, the CUDA path's code on burn's CPU backend (halo crops and
+/// moments on the device, each stored core cropped there before it is downloaded), reproduce
+/// that engine's untiled network.
+#[test]
+fn exact_statistics_on_the_burn_engine_reproduce_its_untiled_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (403, 301);
+    let img = photo(w as u32, h as u32);
+    let path = dir.path().join("small.tif");
+    write_rgb_tiff(&path, &img);
+    let engine = reference_model();
+    let style = parse_style("0").unwrap();
+    let whole = stylize_whole(&engine, &style, &planar(&img), w, h).unwrap();
+    let tiled = run_tiled_on(
+        &engine,
+        &path,
+        dir.path(),
+        &opts(128, StatsMode::Exact),
+        "burn",
+    );
+    let db = psnr(&tiled, &quantize(&whole, w, h));
+    eprintln!("burn engine, exact, tile 128: {db:.1} dB from its untiled network");
+    assert!(db >= 85.0, "{db:.1} dB");
 }
 
 #[test]
