@@ -22,21 +22,27 @@ use std::time::Instant;
 /// Nanoseconds per multiply-add of the nominal rate that turns times into work (50 G/s: the
 /// CPU engine over the built-in network on the 2-core AVX2 development machine).
 const NOMINAL_NS_PER_MAC: f64 = 0.02;
-/// Reading one pixel of the input image (decoding, converting to planar f32).
+/// Reading one pixel of the input image (decoding, converting to planar f32). This and the
+/// other traffic costs below were fitted to the stage times of 10000² runs on the 2-core AVX2
+/// development machine (`-v`; docs/BENCHMARKS.md).
 const IMAGE_NS_PER_PIXEL: f64 = 20.0;
-/// Reading one byte of a map (from the page cache, converted to planar f32).
-const READ_NS_PER_BYTE: f64 = 0.5;
-/// Writing one byte of a map over pages the scratch has used before.
-const WRITE_NS_PER_BYTE: f64 = 0.5;
+/// Reading one value of a map (from the page cache, converted to planar f32). Per value, not
+/// per byte: f16 maps move half the bytes but convert each value, and their sweeps took about
+/// as long as with f32 maps, but for the fresh pages below.
+const READ_NS_PER_VALUE: f64 = 2.0;
+/// Writing one value of a map over pages the scratch has used before.
+const WRITE_NS_PER_VALUE: f64 = 2.0;
 /// What writing one byte beyond the scratch's earlier peak costs on top: the kernel fills pages
 /// it has not used yet (docs/MEMORY.md, "Fresh pages on a virtual machine").
 const FRESH_NS_PER_BYTE: f64 = 1.0;
 /// Finishing one output pixel after the network: blending, conversion, encoding, writing.
 const OUTPUT_NS_PER_PIXEL: f64 = 40.0;
-/// Side of the window the layers are timed on (a 256² window takes milliseconds).
+/// Side of the window the layers are timed on: a 512² window runs each layer at the rate of a
+/// run's larger windows (a 256² one took twice as long per pixel in `contract.0`).
 const TIMED_SIDE: usize = 512;
-/// Timed runs after an untimed first one (first-use costs); the fastest counts.
-const TIMED_RUNS: usize = 2;
+/// Timed runs after an untimed first one (first-use costs); the fastest counts (one run in six
+/// or so took a third longer on the development VMs).
+const TIMED_RUNS: usize = 3;
 
 /// What each layer costs per pixel of the padded image, in nanoseconds: the weights from which
 /// [`Work`] adds up each stage.
@@ -64,7 +70,7 @@ impl LayerCosts {
 
     /// Costs timed on this engine and machine: each layer over a small window (the fastest of
     /// a few runs), and the first layer's moments over the same window. Takes about as long as
-    /// a few network passes over that window (a tenth of a second on two cores).
+    /// four network passes over that window (0.4 s on two AVX2 cores).
     pub fn timed<E: Engine>(engine: &E, style: &StyleAffine) -> Result<Self> {
         let net = engine.network();
         let side = TIMED_SIDE;
@@ -136,9 +142,9 @@ impl ImageSource for TestImage {
     }
 }
 
-/// Seconds of the fastest of [`TIMED_RUNS`] runs (after an untimed one) of `layer`'s first-moment sums over a `side`²
-/// tile inside a larger image, as most of a run's tiles are (a tile at the image's edge adds
-/// per-row costs that a large image spreads thin).
+/// Seconds of the fastest of [`TIMED_RUNS`] runs (after an untimed one) of `layer`'s
+/// first-moment sums over a `side`² tile inside a larger image, as most of a run's tiles are (a
+/// tile at the image's edge adds per-row costs that a large image spreads thin).
 fn time_first_moments(layer: &Layer, side: usize) -> Result<f64> {
     let (image, tile) = (
         Rect {
@@ -183,17 +189,18 @@ impl Work {
     /// costing `costs`.
     pub fn of(net: &Network, precision: ScratchPrecision, costs: &LayerCosts) -> Self {
         let schedule = Schedule::new(net);
-        let bytes = |slot: &Slot| -> f64 {
+        let values = |slot: &Slot| -> f64 {
             let (channels, level) = slot_shape(net, *slot);
-            (channels * precision.bytes()) as f64 / (level * level) as f64
+            channels as f64 / (level * level) as f64
         };
+        let bytes = |slot: &Slot| values(slot) * precision.bytes() as f64;
         let input = |walk: &InputWalk| -> f64 {
             let layers: f64 = walk.layers.iter().map(|&j| costs.layers[j]).sum();
             let reads: f64 = walk
                 .reads
                 .iter()
                 .map(|read| match read {
-                    Read::Map(slot) => READ_NS_PER_BYTE * bytes(slot),
+                    Read::Map(slot) => READ_NS_PER_VALUE * values(slot),
                     Read::Image => IMAGE_NS_PER_PIXEL,
                 })
                 .sum();
@@ -207,14 +214,14 @@ impl Work {
             let ns = if i == 0 && first_by_moments {
                 IMAGE_NS_PER_PIXEL + costs.first_moments
             } else {
-                let written: f64 = schedule.kept_by(i).map(|slot| bytes(&slot)).sum();
+                let written: f64 = schedule.kept_by(i).map(|slot| values(&slot)).sum();
                 live.extend(schedule.kept_by(i));
                 let in_use: f64 = live.iter().map(bytes).sum();
                 let fresh = (in_use - peak).max(0.0);
                 peak = peak.max(in_use);
                 input(walk)
                     + costs.layers[i]
-                    + WRITE_NS_PER_BYTE * written
+                    + WRITE_NS_PER_VALUE * written
                     + FRESH_NS_PER_BYTE * fresh
             };
             live.retain(|slot| schedule.last_use.get(slot).is_some_and(|&l| l > pos));
@@ -253,9 +260,11 @@ mod tests {
         // output.
         let tail = net.layer_macs_per_pixel(16) + net.layer_macs_per_pixel(17);
         assert!(w.render > tail + OUTPUT_NS_PER_PIXEL / NOMINAL_NS_PER_MAC);
-        // f16 maps halve the traffic; the first sweep writes no map.
+        // f16 maps need half the fresh pages (contract.1's sweep), and cost the same where the
+        // scratch reuses its pages (a residual sweep); the first sweep writes no map.
         let half = Work::of(&net, ScratchPrecision::F16, &LayerCosts::counted(&net));
-        assert!(half.sweeps[4] < w.sweeps[4] && half.sweeps[0] == w.sweeps[0]);
+        assert!(half.sweeps[1] < w.sweeps[1]);
+        assert!(half.sweeps[4] == w.sweeps[4] && half.sweeps[0] == w.sweeps[0]);
     }
 
     #[test]
@@ -265,11 +274,11 @@ mod tests {
         let w = Work::of(&net, ScratchPrecision::F32, &costs);
         // res.1.1 (layer 6) and res.0.1 (layer 4) read and write the same maps, the scratch
         // already at its peak: the same work. contract.1's sweep fills its 32 bytes per pixel
-        // from fresh pages.
+        // (f32; 16 with f16) from fresh pages.
         assert!((w.sweeps[6] - w.sweeps[4]).abs() < 1e-6);
-        let fresh = 32.0 * FRESH_NS_PER_BYTE / NOMINAL_NS_PER_MAC;
-        let without = Work::of(&net, ScratchPrecision::F16, &costs);
-        assert!(w.sweeps[1] - without.sweeps[1] > fresh / 2.0);
+        let half = Work::of(&net, ScratchPrecision::F16, &costs);
+        let fresh_saved = 16.0 * FRESH_NS_PER_BYTE / NOMINAL_NS_PER_MAC;
+        assert!((w.sweeps[1] - half.sweeps[1] - fresh_saved).abs() < 1e-6);
     }
 
     #[test]
