@@ -1226,18 +1226,15 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
         / 1e6;
     let image_mpx = (plan.padded_width * plan.padded_height) as f64 / 1e6;
     let precision: ScratchPrecision = args.plan.scratch_precision.into();
-    let network_mpx = match mode {
-        // One window holding the image: one forward pass is the exact answer.
-        StatsMode::Exact => image_mpx,
-        StatsMode::Thumbnail(px) => window_mpx + (px * px) as f64 / 1e6,
-        StatsMode::File(_) => window_mpx,
-    };
     let seconds = match mode {
+        // One window holding the image: one forward pass is the exact answer.
+        StatsMode::Exact if plan.len() == 1 => image_mpx * engine.seconds_per_megapixel(style)?,
         // The sweeps with their scratch traffic, and the finish.
-        StatsMode::Exact if plan.len() > 1 => {
-            image_mpx * 1e6 * engine.exact_seconds_per_pixel(style, precision)?
+        StatsMode::Exact => image_mpx * 1e6 * engine.exact_seconds_per_pixel(style, precision)?,
+        StatsMode::Thumbnail(px) => {
+            (window_mpx + (px * px) as f64 / 1e6) * engine.seconds_per_megapixel(style)?
         }
-        _ => network_mpx * engine.seconds_per_megapixel(style)?,
+        StatsMode::File(_) => window_mpx * engine.seconds_per_megapixel(style)?,
     };
     let network = engine.network().family.clone();
     let scratch = match mode {
