@@ -6,7 +6,8 @@
 //! this engine and machine ([`LayerCosts::timed`]) when a person watches the bar, and counted
 //! from their multiply-adds otherwise ([`LayerCosts::counted`]); the rest are constants measured
 //! on the development machines (docs/BENCHMARKS.md). Work is expressed in multiply-add
-//! equivalents, the unit of [`crate::progress::work_units`], at [`NOMINAL_NS_PER_MAC`].
+//! equivalents, the unit of [`crate::progress::work_units`], at a nominal rate
+//! (`NOMINAL_NS_PER_MAC`).
 
 use super::{slot_shape, InputWalk, Read, Schedule, Slot};
 use crate::engine::{forward_timed, Engine};
@@ -69,8 +70,8 @@ impl LayerCosts {
     }
 
     /// Costs timed on this engine and machine: each layer over a small window (the fastest of
-    /// a few runs), and the first layer's moments over the same window. Takes about as long as
-    /// four network passes over that window (0.4 s on two AVX2 cores).
+    /// a few runs), and the first layer's moment sums over a tile of that size. Takes about as
+    /// long as four network passes over the window (0.4 s on two AVX2 cores).
     pub fn timed<E: Engine>(engine: &E, style: &StyleAffine) -> Result<Self> {
         let net = engine.network();
         let side = TIMED_SIDE;
