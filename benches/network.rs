@@ -79,7 +79,10 @@ fn main() {
         let (x, seconds) = forward_timed(&engine, x, &style);
         std::hint::black_box(engine.download(x));
         best = best.min(started.elapsed().as_secs_f64());
-        per_layer.iter_mut().zip(seconds).for_each(|(t, s)| *t += s);
+        per_layer
+            .iter_mut()
+            .zip(seconds)
+            .for_each(|(t, s)| *t += s.total());
     }
     let mpx = (size * size) as f64 / 1e6;
     println!(

@@ -23,11 +23,11 @@ use bigstyle::memory::{self, choose_tile, default_budget, format_size, parse_siz
 use bigstyle::network::{
     arbitrary, multistyle26, transformer_net, Network, StyleAffine, StyleCode,
 };
-use bigstyle::pipeline::{scratch_need, stylize_whole, Options, DEFAULT_THUMBNAIL};
+use bigstyle::pipeline::{run_seconds, scratch_need, Options, DEFAULT_THUMBNAIL};
 use bigstyle::progress::Progress;
 use bigstyle::scratch::ScratchPrecision;
 use bigstyle::sheet::{contact_sheet, Cell};
-use bigstyle::stats::exact::{LayerCosts, Work};
+use bigstyle::stats::exact::LayerCosts;
 use bigstyle::stats::team::Team;
 use bigstyle::stats::StatsMode;
 use bigstyle::stroke;
@@ -1005,10 +1005,11 @@ trait Session {
     fn name(&self) -> String;
     fn network(&self) -> &Network;
     fn bytes_per_pixel(&self) -> u64;
-    fn seconds_per_megapixel(&self, style: &StyleCode) -> bigstyle::Result<f64>;
-    fn exact_seconds_per_pixel(
+    fn estimate_seconds(
         &self,
         style: &StyleCode,
+        plan: &TilePlan,
+        mode: &StatsMode,
         precision: ScratchPrecision,
     ) -> bigstyle::Result<f64>;
 }
@@ -1051,32 +1052,26 @@ impl<E: Engine> Session for Runner<'_, E> {
         self.0.bytes_per_pixel()
     }
 
-    /// Times the network on a 512² window to predict run time: the fastest of five runs after
-    /// a first that is not counted (first-use costs), since one run of a tenth of a second
-    /// varied by a third from one call to the next on the development VMs.
-    fn seconds_per_megapixel(&self, style: &StyleCode) -> bigstyle::Result<f64> {
-        let side = 512;
-        let rgb = vec![0.5f32; 3 * side * side];
-        stylize_whole(self.0, style, &rgb, side, side)?;
-        let mut fastest = f64::INFINITY;
-        for _ in 0..5 {
-            let started = Instant::now();
-            stylize_whole(self.0, style, &rgb, side, side)?;
-            fastest = fastest.min(started.elapsed().as_secs_f64());
-        }
-        Ok(fastest / (side * side) as f64 * 1e6)
-    }
-
-    /// The tiled exact run's time per pixel, from its layers timed on this engine and the
-    /// scratch traffic and output its stages add (the progress bar's weights).
-    fn exact_seconds_per_pixel(
+    /// The run's time from its plan and the layers timed on this engine at the plan's tile
+    /// size (0.4 s; the progress bar's weights).
+    fn estimate_seconds(
         &self,
         style: &StyleCode,
+        plan: &TilePlan,
+        mode: &StatsMode,
         precision: ScratchPrecision,
     ) -> bigstyle::Result<f64> {
         let net = self.0.network();
-        let costs = LayerCosts::timed(self.0, &StyleAffine::new(net, style)?)?;
-        Ok(Work::of(net, precision, &costs).seconds_per_pixel())
+        let costs = LayerCosts::timed(self.0, &StyleAffine::new(net, style)?, plan.tile)?;
+        let bytes_per_pixel = self.0.bytes_per_pixel();
+        Ok(run_seconds(
+            net,
+            &costs,
+            bytes_per_pixel,
+            plan,
+            mode,
+            precision,
+        ))
     }
 }
 
@@ -1219,23 +1214,8 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     let plan = TilePlan::new(info.width, info.height, tile, overlap, geometry)?;
     let estimate = memory::estimate(&info, tile, overlap, bpp);
     let mode = &args.plan.stats;
-    let window_mpx = plan
-        .tiles()
-        .map(|t| t.window.width() * t.window.height())
-        .sum::<usize>() as f64
-        / 1e6;
-    let image_mpx = (plan.padded_width * plan.padded_height) as f64 / 1e6;
     let precision: ScratchPrecision = args.plan.scratch_precision.into();
-    let seconds = match mode {
-        // One window holding the image: one forward pass is the exact answer.
-        StatsMode::Exact if plan.len() == 1 => image_mpx * engine.seconds_per_megapixel(style)?,
-        // The sweeps with their scratch traffic, and the finish.
-        StatsMode::Exact => image_mpx * 1e6 * engine.exact_seconds_per_pixel(style, precision)?,
-        StatsMode::Thumbnail(px) => {
-            (window_mpx + (px * px) as f64 / 1e6) * engine.seconds_per_megapixel(style)?
-        }
-        StatsMode::File(_) => window_mpx * engine.seconds_per_megapixel(style)?,
-    };
+    let seconds = engine.estimate_seconds(style, &plan, mode, precision)?;
     let network = engine.network().family.clone();
     let scratch = match mode {
         StatsMode::Exact if plan.len() > 1 => scratch_need(engine.network(), &plan, precision),

@@ -134,26 +134,50 @@ fn record_moments<'r, E: Engine>(
     record.get(layer)
 }
 
+/// The seconds one layer took in [`forward_timed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LayerTime {
+    /// Its convolution, normalisation and activation: what it costs with statistics given.
+    pub run: f64,
+    /// The reduction of its raw output's moments (0 for a layer without instance norm).
+    pub moments: f64,
+}
+
+impl LayerTime {
+    /// The whole layer with its own statistics.
+    pub fn total(&self) -> f64 {
+        self.run + self.moments
+    }
+}
+
 /// Runs the whole network on one window with its own statistics, as [`forward`] does, and
-/// returns the output with the seconds each layer took (convolution, moments, normalisation):
-/// the per-layer profile behind the progress bar's weights and the network benchmark.
-pub fn forward_timed<E: Engine>(engine: &E, x: E::Act, style: &StyleAffine) -> (E::Act, Vec<f64>) {
-    let mut seconds = vec![0.0; engine.network().len()];
-    let mut record = NetworkStats::empty(seconds.len());
+/// returns the output with the seconds each layer took: the per-layer profile behind the
+/// progress bar's weights, `bigstyle info`'s estimate and the network benchmark.
+pub fn forward_timed<E: Engine>(
+    engine: &E,
+    x: E::Act,
+    style: &StyleAffine,
+) -> (E::Act, Vec<LayerTime>) {
+    let mut times = vec![LayerTime::default(); engine.network().len()];
+    let mut record = NetworkStats::empty(times.len());
     let y = forward_each(engine, x, &mut |layer, x| {
         let started = Instant::now();
         let raw = engine.conv_raw(layer, x);
         // Moments come back to the host: a device engine has finished the layer by then.
-        let stats = if style.is_instance(layer) {
-            record_moments(engine, layer, &raw, &mut record).cloned()
+        let (stats, reduced) = if style.is_instance(layer) {
+            let reducing = Instant::now();
+            let stats = record_moments(engine, layer, &raw, &mut record).cloned();
+            (stats, reducing.elapsed().as_secs_f64())
         } else {
-            None
+            (None, 0.0)
         };
         let y = engine.normalize(layer, raw, stats.as_ref(), style);
-        seconds[layer] += started.elapsed().as_secs_f64();
+        let time = &mut times[layer];
+        time.moments += reduced;
+        time.run += started.elapsed().as_secs_f64() - reduced;
         y
     });
-    (y, seconds)
+    (y, times)
 }
 
 /// The network's topology: `step(layer, x)` runs one layer (convolution, normalisation,

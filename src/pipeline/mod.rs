@@ -39,7 +39,9 @@ use crate::stats::thumbnail::thumbnail_stats;
 use crate::stats::{ImageSource, StatsFile, StatsMode};
 use crate::tiling::{Shard, Tile, TilePlan, MIN_TILE};
 
+mod estimate;
 mod split;
+pub use estimate::run_seconds;
 use split::{check_team, part_header};
 pub use split::{part_path, MergeJob};
 
@@ -234,7 +236,7 @@ pub fn stylize_file<E: Engine>(
     };
     // The exact sweeps' work; none where one window runs the network once.
     let work = match opts.stats {
-        StatsMode::Exact if !one_window => Some(exact_work(engine, &style, opts, progress)?),
+        StatsMode::Exact if !one_window => Some(exact_work(engine, &style, &plan, opts, progress)?),
         _ => None,
     };
     let forward_all: usize = plan.tiles().map(|t| forward_units(net, &t)).sum();
@@ -771,16 +773,18 @@ impl<E: Engine> TileRenderer for Forward<'_, E> {
 }
 
 /// The work of the exact sweeps and render, for the progress bar's weights: the layers timed on
-/// this engine where a person watches the bar (0.4 s on two cores), counted otherwise.
+/// this engine at the plan's tile size where a person watches the bar (0.4 s on two cores),
+/// counted otherwise.
 fn exact_work<E: Engine>(
     engine: &E,
     style: &StyleAffine,
+    plan: &TilePlan,
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Work> {
     let net = engine.network();
     let costs = if progress.shown() {
-        LayerCosts::timed(engine, style)?
+        LayerCosts::timed(engine, style, plan.tile)?
     } else {
         LayerCosts::counted(net)
     };

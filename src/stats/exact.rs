@@ -29,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 mod work;
+pub(crate) use work::FRESH_NS_PER_BYTE;
 pub use work::{LayerCosts, Work};
 
 /// A tensor of the exact computation that may be kept in a scratch map.

@@ -34,13 +34,18 @@ const READ_NS_PER_VALUE: f64 = 2.0;
 /// Writing one value of a map over pages the scratch has used before.
 const WRITE_NS_PER_VALUE: f64 = 2.0;
 /// What writing one byte beyond the scratch's earlier peak costs on top: the kernel fills pages
-/// it has not used yet (docs/MEMORY.md, "Fresh pages on a virtual machine").
-const FRESH_NS_PER_BYTE: f64 = 1.0;
+/// it has not used yet (docs/MEMORY.md, "Fresh pages on a virtual machine"). The same holds for
+/// the engine's working memory the first time a run touches it.
+pub(crate) const FRESH_NS_PER_BYTE: f64 = 1.0;
 /// Finishing one output pixel after the network: blending, conversion, encoding, writing.
 const OUTPUT_NS_PER_PIXEL: f64 = 40.0;
-/// Side of the window the layers are timed on: a 512² window runs each layer at the rate of a
-/// run's larger windows (a 256² one took twice as long per pixel in `contract.0`).
+/// Side of the largest window the layers are timed on: a 512² window runs each layer at the rate
+/// of a run's larger windows, and a run's smaller tiles are timed at their own side (a 256²
+/// window took twice as long per pixel in `contract.0`).
 const TIMED_SIDE: usize = 512;
+/// Side of the smallest window the layers are timed on (timing a smaller one would be dominated
+/// by the fixed cost of each call).
+const MIN_TIMED_SIDE: usize = 64;
 /// Timed runs after an untimed first one (first-use costs); the fastest counts (one run in six
 /// or so took a third longer on the development VMs).
 const TIMED_RUNS: usize = 3;
@@ -49,48 +54,95 @@ const TIMED_RUNS: usize = 3;
 /// [`Work`] adds up each stage.
 #[derive(Debug, Clone)]
 pub struct LayerCosts {
-    /// Per layer: its convolution, moments and normalisation.
-    layers: Vec<f64>,
+    /// Per layer: its convolution, normalisation and activation, with statistics given.
+    runs: Vec<f64>,
+    /// Per layer: the reduction of its raw output's moments, in the sweep that computes its
+    /// statistics (or a single window's run with its own).
+    moments: Vec<f64>,
     /// The first layer's statistics from the image's local moments, which replace running it
     /// in the first sweep ([`FirstLayerMoments`]).
     first_moments: f64,
 }
 
 impl LayerCosts {
-    /// Costs counted from each layer's multiply-adds at the nominal rate; the first layer's
-    /// moments count as the convolution they replace. Free, and the same on every machine.
+    /// Costs counted from each layer's multiply-adds at the nominal rate (its moments are not
+    /// counted); the first layer's moments count as the convolution they replace. Free, and the
+    /// same on every machine.
     pub fn counted(net: &Network) -> Self {
-        let layers: Vec<f64> = (0..net.len())
+        let runs: Vec<f64> = (0..net.len())
             .map(|i| net.layer_macs_per_pixel(i) * NOMINAL_NS_PER_MAC)
             .collect();
         Self {
-            first_moments: layers.first().copied().unwrap_or(0.0),
-            layers,
+            first_moments: runs.first().copied().unwrap_or(0.0),
+            moments: vec![0.0; runs.len()],
+            runs,
         }
     }
 
-    /// Costs timed on this engine and machine: each layer over a small window (the fastest of
-    /// a few runs), and the first layer's moment sums over a tile of that size. Takes about as
-    /// long as four network passes over the window (0.4 s on two AVX2 cores).
-    pub fn timed<E: Engine>(engine: &E, style: &StyleAffine) -> Result<Self> {
+    /// Costs timed on this engine and machine for a run whose tiles have side `tile`: each
+    /// layer over a window of that side (at most 512², the fastest of a few runs), and the first
+    /// layer's moment sums over a tile of that size. Takes about as long as four network passes
+    /// over the window (0.4 s on two AVX2 cores for 512²).
+    pub fn timed<E: Engine>(engine: &E, style: &StyleAffine, tile: usize) -> Result<Self> {
         let net = engine.network();
-        let side = TIMED_SIDE;
+        let side = timed_side(tile);
         let pixels = (side * side) as f64;
+        // Each run's readings: every layer's run, then every layer's moments.
         let fastest = fastest_of_runs(|| {
             let x = engine.upload(test_window(side), 3, side, side);
-            let (y, seconds) = forward_timed(engine, x, style);
+            let (y, times) = forward_timed(engine, x, style);
             engine.release(y);
-            Ok(seconds)
+            let runs = times.iter().map(|t| t.run);
+            Ok(runs.chain(times.iter().map(|t| t.moments)).collect())
         })?;
+        let ns_per_pixel =
+            |seconds: &[f64]| -> Vec<f64> { seconds.iter().map(|s| s * 1e9 / pixels).collect() };
+        let (runs, moments) = fastest.split_at(net.len());
         let first_moments = match net.layers.first() {
             Some(layer) if FirstLayerMoments::suits(layer) => time_first_moments(layer, side)?,
-            _ => fastest.first().copied().unwrap_or(0.0),
+            _ => runs
+                .first()
+                .zip(moments.first())
+                .map_or(0.0, |(r, m)| r + m),
         };
         Ok(Self {
-            layers: fastest.iter().map(|s| s * 1e9 / pixels).collect(),
+            runs: ns_per_pixel(runs),
+            moments: ns_per_pixel(moments),
             first_moments: first_moments * 1e9 / pixels,
         })
     }
+
+    /// Layer `i` in a sweep that computes its statistics.
+    fn swept(&self, i: usize) -> f64 {
+        self.runs[i] + self.moments[i]
+    }
+
+    /// Seconds of a run without exact sweeps: the whole network once over `window_pixels`
+    /// (the image read for them included), each layer reducing its own moments where
+    /// `own_statistics` (one window's exact run) and with statistics given otherwise, and
+    /// `output_pixels` finished and written.
+    pub fn one_pass_seconds(
+        &self,
+        window_pixels: f64,
+        output_pixels: f64,
+        own_statistics: bool,
+    ) -> f64 {
+        let moments = if own_statistics {
+            &self.moments[..]
+        } else {
+            &[]
+        };
+        let layers: f64 = self.runs.iter().chain(moments).sum();
+        let pass = layers + IMAGE_NS_PER_PIXEL;
+        (pass * window_pixels + OUTPUT_NS_PER_PIXEL * output_pixels) * 1e-9
+    }
+}
+
+/// The side of the window to time a run's layers on, for tiles of side `tile`: the tile's own,
+/// within [`MIN_TIMED_SIDE`]..=[`TIMED_SIDE`] and on a multiple of 8 px (every built-in
+/// network's stride divides it).
+fn timed_side(tile: usize) -> usize {
+    tile.clamp(MIN_TIMED_SIDE, TIMED_SIDE) / 8 * 8
 }
 
 /// A `side`² planar RGB window of a [`TestImage`].
@@ -201,7 +253,7 @@ impl Work {
         };
         let bytes = |slot: &Slot| values(slot) * precision.bytes() as f64;
         let input = |walk: &InputWalk| -> f64 {
-            let layers: f64 = walk.layers.iter().map(|&j| costs.layers[j]).sum();
+            let layers: f64 = walk.layers.iter().map(|&j| costs.runs[j]).sum();
             let reads: f64 = walk
                 .reads
                 .iter()
@@ -226,7 +278,7 @@ impl Work {
                 let fresh = (in_use - peak).max(0.0);
                 peak = peak.max(in_use);
                 input(walk)
-                    + costs.layers[i]
+                    + costs.swept(i)
                     + WRITE_NS_PER_VALUE * written
                     + FRESH_NS_PER_BYTE * fresh
             };
@@ -292,15 +344,23 @@ mod tests {
         let engine = CpuEngine::new(multistyle26::builtin());
         let net = engine.network();
         let style = StyleAffine::new(net, &StyleCode::Mix(vec![1.0 / 26.0; 26])).unwrap();
-        let costs = LayerCosts::timed(&engine, &style).unwrap();
-        assert!(costs.layers.iter().all(|&ns| ns.is_finite() && ns > 0.0));
+        let costs = LayerCosts::timed(&engine, &style, 512).unwrap();
+        assert!(costs.runs.iter().all(|&ns| ns.is_finite() && ns > 0.0));
+        // Every instance-normalised layer reduces moments; the moments cost less than the
+        // layer.
+        let normalised = |i: usize| style.is_instance(i);
+        assert!((0..net.len()).all(|i| (costs.moments[i] > 0.0) == normalised(i)));
+        assert!(
+            (0..net.len()).all(|i| costs.moments[i] < costs.runs[i]),
+            "{costs:?}"
+        );
         assert!(costs.first_moments.is_finite() && costs.first_moments > 0.0);
         // contract.0 (9×9, 3→32 at full resolution) takes longer than a quarter-resolution
         // residual layer with a thirteenth of its multiply-adds.
-        assert!(costs.layers[0] > 3.0 * costs.layers[4], "{costs:?}");
+        assert!(costs.runs[0] > 3.0 * costs.runs[4], "{costs:?}");
         // A layer made slower weighs in every stage that runs it, and only there.
         let mut slower = costs.clone();
-        slower.layers[17] *= 10.0;
+        slower.runs[17] *= 10.0;
         let (a, b) = (
             Work::of(net, ScratchPrecision::F32, &costs),
             Work::of(net, ScratchPrecision::F32, &slower),
