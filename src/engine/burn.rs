@@ -110,6 +110,12 @@ impl<B: Backend> Engine for BurnEngine<B> {
         format!("burn-{}", B::name(&self.device))
     }
 
+    fn finish(&self) {
+        // Only timing waits here; a failed execution shows again at the next download, which
+        // reports it.
+        B::sync(&self.device).ok();
+    }
+
     fn network(&self) -> &Network {
         &self.net
     }

@@ -48,6 +48,9 @@ pub trait Engine {
     /// Drops an activation the caller no longer needs, its memory kept for reuse where the
     /// engine reuses buffers.
     fn release(&self, _x: Self::Act) {}
+    /// Waits until the work queued so far has finished (a device engine queues it and returns),
+    /// so that timing a step measures that step; the CPU engine has nothing to wait for.
+    fn finish(&self) {}
     /// A host buffer of `len` values to fill and [`Engine::upload`] (reused where the engine
     /// keeps buffers).
     fn host_buffer(&self, len: usize) -> Vec<f32> {
@@ -161,9 +164,11 @@ pub fn forward_timed<E: Engine>(
     let mut times = vec![LayerTime::default(); engine.network().len()];
     let mut record = NetworkStats::empty(times.len());
     let y = forward_each(engine, x, &mut |layer, x| {
-        let started = Instant::now();
+        // Each step waits for the device, so that its time is its own.
+        let convolving = Instant::now();
         let raw = engine.conv_raw(layer, x);
-        // Moments come back to the host: a device engine has finished the layer by then.
+        engine.finish();
+        let convolved = convolving.elapsed().as_secs_f64();
         let (stats, reduced) = if style.is_instance(layer) {
             let reducing = Instant::now();
             let stats = record_moments(engine, layer, &raw, &mut record).cloned();
@@ -171,10 +176,12 @@ pub fn forward_timed<E: Engine>(
         } else {
             (None, 0.0)
         };
+        let normalizing = Instant::now();
         let y = engine.normalize(layer, raw, stats.as_ref(), style);
+        engine.finish();
         let time = &mut times[layer];
+        time.run += convolved + normalizing.elapsed().as_secs_f64();
         time.moments += reduced;
-        time.run += started.elapsed().as_secs_f64() - reduced;
         y
     });
     (y, times)
