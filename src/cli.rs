@@ -1218,7 +1218,9 @@ fn info(engine: &dyn Session, style: &StyleCode, args: &InfoArgs) -> anyhow::Res
     let seconds = engine.estimate_seconds(style, &plan, mode, precision)?;
     let network = engine.network().family.clone();
     let scratch = match mode {
-        StatsMode::Exact if plan.len() > 1 => scratch_need(engine.network(), &plan, precision),
+        StatsMode::Exact if !plan.is_one_window() => {
+            scratch_need(engine.network(), &plan, precision)
+        }
         _ => 0,
     };
     if args.json {

@@ -137,6 +137,12 @@ impl TilePlan {
         Ok(plan)
     }
 
+    /// Whether one window holds the whole image and nothing repeats it: then one forward pass
+    /// with the image's own statistics is the exact answer, and no sweeps or scratch are needed.
+    pub fn is_one_window(&self) -> bool {
+        self.len() == 1 && !self.is_periodic()
+    }
+
     /// Whether this plan repeats the image periodically (`--wrap`).
     pub fn is_periodic(&self) -> bool {
         self.wrap_margin > 0

@@ -33,9 +33,10 @@ pub fn run_seconds(
     let largest = plan.tiles().map(|t| t.window.area()).max().unwrap_or(0);
     let working_memory = (largest as u64 * bytes_per_pixel) as f64 * FRESH_NS_PER_BYTE * 1e-9;
     let output = (plan.width * plan.height) as f64;
-    let one_window = plan.len() == 1 && !plan.is_periodic();
     let (stages, seconds) = match mode {
-        StatsMode::Exact if one_window => (1, costs.one_pass_seconds(windows, output, true)),
+        StatsMode::Exact if plan.is_one_window() => {
+            (1, costs.one_pass_seconds(windows, output, true))
+        }
         StatsMode::Exact => {
             let image = (plan.padded_width * plan.padded_height) as f64;
             let work = Work::of(net, precision, costs);

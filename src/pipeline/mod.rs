@@ -229,7 +229,7 @@ pub fn stylize_file<E: Engine>(
             "--shard needs --stats-file: every shard must use the statistics of the whole image (save them with --save-stats from an exact or thumbnail run)".into(),
         ));
     }
-    let one_window = plan.len() == 1 && !plan.is_periodic() && team.is_none();
+    let one_window = plan.is_one_window() && team.is_none();
     let scratch_bytes = match opts.stats {
         StatsMode::Exact if !one_window => scratch_need(net, &plan, opts.scratch_precision),
         _ => 0,

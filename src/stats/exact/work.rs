@@ -98,18 +98,20 @@ impl LayerCosts {
         let ns_per_pixel =
             |seconds: &[f64]| -> Vec<f64> { seconds.iter().map(|s| s * 1e9 / pixels).collect() };
         let (runs, moments) = fastest.split_at(net.len());
-        let first_moments = match net.layers.first() {
-            Some(layer) if FirstLayerMoments::suits(layer) => time_first_moments(layer, side)?,
-            _ => runs
-                .first()
-                .zip(moments.first())
-                .map_or(0.0, |(r, m)| r + m),
-        };
-        Ok(Self {
+        let mut costs = Self {
             runs: ns_per_pixel(runs),
             moments: ns_per_pixel(moments),
-            first_moments: first_moments * 1e9 / pixels,
-        })
+            first_moments: 0.0,
+        };
+        costs.first_moments = match net.layers.first() {
+            Some(layer) if FirstLayerMoments::suits(layer) => {
+                time_first_moments(layer, side)? * 1e9 / pixels
+            }
+            // The first layer run with its own statistics, where nothing replaces running it.
+            Some(_) => costs.swept(0),
+            None => 0.0,
+        };
+        Ok(costs)
     }
 
     /// Layer `i` in a sweep that computes its statistics.
