@@ -284,6 +284,9 @@ pub fn stylize_file<E: Engine>(
             let mut checkpoint =
                 open_checkpoint(input, &image, engine, opts, &plan, estimate, progress)?;
             let mut exact = Exact::new(engine, &style, &plan, &checkpoint, team, work);
+            // The sweeps read windows no taller than the render's, whose decoded rows the
+            // memory model counts: kept, a tile row's bands are decoded once, not once a tile.
+            image.reserve_rows(plan.tile + 2 * plan.overlap);
             exact.sweep(&mut image, &plan, &mut checkpoint, progress)?;
             if team.is_none_or(|t| t.rank() == 0) {
                 save(exact.stats())?;

@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::geom::Rect;
 use crate::network::Layer;
 use crate::norm::Moments;
-use dots::shifted_dots;
+use dots::{shifted_dots, shifted_dots_pair};
 
 /// Runs of rows of a tile whose products are summed in parallel.
 const ROW_RUNS: usize = 8;
@@ -148,7 +148,8 @@ impl<'a> FirstLayerMoments<'a> {
     /// number of runs done in parallel, each over all pairs and offsets (its rows and the `2r`
     /// below them stay in cache), and the runs' tables are added in order: the same sums
     /// whatever the threads. A run keeps one table per row class it meets (interior runs meet
-    /// one), indexed `[pair][offset][column class]`.
+    /// one), indexed `[pair][offset][column class]`, and takes its rows two at a time
+    /// ([`RowProducts::add_pair`]).
     fn add_second(
         &mut self,
         local: &Local,
@@ -157,40 +158,33 @@ impl<'a> FirstLayerMoments<'a> {
     ) {
         let (ci, k) = (self.tiles.layer.in_channels, self.classes());
         let offsets = offsets(self.tiles.r);
-        let groups = row_offset_groups(&offsets);
-        let per_class = ci * ci * offsets.len() * k;
+        let products = RowProducts {
+            local,
+            columns,
+            groups: row_offset_groups(&offsets),
+            ci,
+            k,
+            offsets: offsets.len(),
+        };
         let run = rows.len().div_ceil(ROW_RUNS).max(1);
         let tables: Vec<Vec<(usize, Vec<f64>)>> = rows
             .par_chunks(run)
             .map(|rows| {
-                let mut tables: Vec<(usize, Vec<f64>)> = Vec::new();
-                let mut sums = vec![0.0f64; offsets.len()];
-                for &(rc, ly) in rows {
-                    let slot = match tables.iter().position(|t| t.0 == rc) {
-                        Some(slot) => slot,
-                        None => {
-                            tables.push((rc, vec![0.0; per_class]));
-                            tables.len() - 1
-                        }
-                    };
-                    let table = &mut tables[slot].1;
-                    for pair in 0..ci * ci {
-                        let a_row = local.row(pair / ci, ly);
-                        for group in &groups {
-                            let b_row = local.row(pair % ci, ly + group.dy);
-                            let sums = &mut sums[..group.count];
-                            for &(cc, a, b) in columns {
-                                let start = (a as i64 + group.dx0) as usize;
-                                shifted_dots(&a_row[a..b], &b_row[start..], sums);
-                                let first = pair * offsets.len() + group.first;
-                                for (n, v) in sums.iter().enumerate() {
-                                    table[(first + n) * k + cc] += v;
-                                }
-                            }
-                        }
+                let mut tables = RunTables::default();
+                let mut rest = rows;
+                while let [(rc0, ly0), (rc1, ly1), more @ ..] = rest {
+                    if *ly1 != ly0 + 1 {
+                        break;
                     }
+                    let slots = (tables.slot(*rc0, &products), tables.slot(*rc1, &products));
+                    products.add_pair(*ly0, slots, &mut tables.0);
+                    rest = more;
                 }
-                tables
+                for &(rc, ly) in rest {
+                    let slot = tables.slot(rc, &products);
+                    products.add_row(ly, &mut tables.0[slot].1);
+                }
+                tables.0
             })
             .collect();
         for (rc, table) in tables.into_iter().flatten() {
@@ -297,6 +291,132 @@ impl<'a> FirstLayerMoments<'a> {
             mean.push(centred_mean + CENTRE * w.iter().sum::<f64>());
         }
         Moments { count: n, mean, m2 }
+    }
+}
+
+/// The tables of one run of rows: one per row class met, `[pair][offset][column class]`.
+#[derive(Default)]
+struct RunTables(Vec<(usize, Vec<f64>)>);
+
+impl RunTables {
+    /// The index of row class `rc`'s table, added if new.
+    fn slot(&mut self, rc: usize, products: &RowProducts) -> usize {
+        match self.0.iter().position(|t| t.0 == rc) {
+            Some(slot) => slot,
+            None => {
+                self.0.push((rc, vec![0.0; products.table_len()]));
+                self.0.len() - 1
+            }
+        }
+    }
+}
+
+/// The products of a tile's rows with the rows below them, added into a run's tables.
+struct RowProducts<'a> {
+    local: &'a Local,
+    columns: &'a [(usize, usize, usize)],
+    groups: Vec<RowOffsets>,
+    /// Input channels, column classes, offsets.
+    ci: usize,
+    k: usize,
+    offsets: usize,
+}
+
+impl RowProducts<'_> {
+    /// Room for the sums of one row offset: `4r + 1` column offsets.
+    fn sums(&self) -> Vec<f64> {
+        vec![0.0; self.groups.iter().map(|g| g.count).max().unwrap_or(0)]
+    }
+
+    fn table_len(&self) -> usize {
+        self.ci * self.ci * self.offsets * self.k
+    }
+
+    /// Adds row `ly`'s products at every pair and offset to `table`.
+    fn add_row(&self, ly: usize, table: &mut [f64]) {
+        let mut sums = self.sums();
+        for pair in 0..self.ci * self.ci {
+            let a_row = self.local.row(pair / self.ci, ly);
+            for group in &self.groups {
+                let b_row = self.local.row(pair % self.ci, ly + group.dy);
+                for &(cc, a, b) in self.columns {
+                    let sums = &mut sums[..group.count];
+                    shifted_dots(
+                        &a_row[a..b],
+                        &b_row[(a as i64 + group.dx0) as usize..],
+                        sums,
+                    );
+                    self.add_sums(table, pair, group, cc, sums);
+                }
+            }
+        }
+    }
+
+    /// Adds the products of rows `ly` and `ly + 1` to the tables at `slots`: the row `ly + d`
+    /// below them is row offset `d` for the first and `d - 1` for the second, so both are
+    /// summed in one pass over it, over the column offsets either needs. Each table receives
+    /// the same sums, in the same order, as from [`RowProducts::add_row`] on each row.
+    fn add_pair(
+        &self,
+        ly: usize,
+        (slot0, slot1): (usize, usize),
+        tables: &mut [(usize, Vec<f64>)],
+    ) {
+        let (mut sums0, mut sums1) = (self.sums(), self.sums());
+        for pair in 0..self.ci * self.ci {
+            let (c, c2) = (pair / self.ci, pair % self.ci);
+            let (a0, a1) = (self.local.row(c, ly), self.local.row(c, ly + 1));
+            for d in 0..=self.groups.len() {
+                let b_row = self.local.row(c2, ly + d);
+                let (g0, g1) = (
+                    self.groups.get(d),
+                    d.checked_sub(1).map(|e| &self.groups[e]),
+                );
+                for &(cc, a, b) in self.columns {
+                    match (g0, g1) {
+                        (Some(g0), Some(g1)) => {
+                            let dx0 = g0.dx0.min(g1.dx0);
+                            let end = (g0.dx0 + g0.count as i64).max(g1.dx0 + g1.count as i64);
+                            let count = (end - dx0) as usize;
+                            shifted_dots_pair(
+                                &a0[a..b],
+                                &a1[a..b],
+                                &b_row[(a as i64 + dx0) as usize..],
+                                &mut sums0[..count],
+                                &mut sums1[..count],
+                            );
+                            let (from0, from1) = ((g0.dx0 - dx0) as usize, (g1.dx0 - dx0) as usize);
+                            let s0 = &sums0[from0..from0 + g0.count];
+                            let s1 = &sums1[from1..from1 + g1.count];
+                            self.add_sums(&mut tables[slot0].1, pair, g0, cc, s0);
+                            self.add_sums(&mut tables[slot1].1, pair, g1, cc, s1);
+                        }
+                        (Some(g), None) | (None, Some(g)) => {
+                            let (row, slot) = if d == 0 { (a0, slot0) } else { (a1, slot1) };
+                            let sums = &mut sums0[..g.count];
+                            shifted_dots(&row[a..b], &b_row[(a as i64 + g.dx0) as usize..], sums);
+                            self.add_sums(&mut tables[slot].1, pair, g, cc, sums);
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds one row's sums over one column run at one row offset to `table`.
+    fn add_sums(
+        &self,
+        table: &mut [f64],
+        pair: usize,
+        group: &RowOffsets,
+        cc: usize,
+        sums: &[f64],
+    ) {
+        let first = pair * self.offsets + group.first;
+        for (n, v) in sums.iter().enumerate() {
+            table[(first + n) * self.k + cc] += v;
+        }
     }
 }
 

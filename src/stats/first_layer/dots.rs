@@ -20,6 +20,79 @@ pub(super) fn shifted_dots(a: &[f32], b: &[f32], sums: &mut [f64]) {
     }
 }
 
+/// [`shifted_dots`] for two rows `a0` and `a1` (of one length) against the same `b`: with AVX2,
+/// each load of `b` serves both rows, two multiply-adds per load instead of one (sweep 1 of a
+/// 10000² image: about a quarter faster). Every sum is the one [`shifted_dots`] gives.
+pub(super) fn shifted_dots_pair(
+    a0: &[f32],
+    a1: &[f32],
+    b: &[f32],
+    sums0: &mut [f64],
+    sums1: &mut [f64],
+) {
+    assert!(
+        a0.len() == a1.len() && sums0.len() == sums1.len(),
+        "rows and sums of one length"
+    );
+    assert!(
+        b.len() + 1 >= a0.len() + sums0.len(),
+        "b too short for the offsets"
+    );
+    let level = simd();
+    if level != Simd::Avx2 {
+        shifted_dots(a0, b, sums0);
+        shifted_dots(a1, b, sums1);
+        return;
+    }
+    let mut n = 0;
+    while n < sums0.len() {
+        n += pair_group(level, (a0, a1), &b[n..], (&mut sums0[n..], &mut sums1[n..]));
+    }
+}
+
+/// Computes the first offsets of both rows' sums in one pass (six offsets, twelve of AVX2's
+/// sixteen registers) and says how many.
+fn pair_group(
+    level: Simd,
+    a: (&[f32], &[f32]),
+    b: &[f32],
+    sums: (&mut [f64], &mut [f64]),
+) -> usize {
+    let size = [6, 5, 4, 3, 2, 1]
+        .into_iter()
+        .find(|&g| g <= sums.0.len())
+        .unwrap_or(1);
+    macro_rules! run {
+        ($($n:literal),*) => {
+            match size {
+                $($n => pair_kernel::<$n>(level, a, b, sums),)*
+                _ => pair_kernel::<1>(level, a, b, sums),
+            }
+        };
+    }
+    run!(6, 5, 4, 3, 2);
+    size
+}
+
+fn pair_kernel<const N: usize>(
+    level: Simd,
+    (a0, a1): (&[f32], &[f32]),
+    b: &[f32],
+    (sums0, sums1): (&mut [f64], &mut [f64]),
+) {
+    assert!(b.len() + 1 >= a0.len() + N && a1.len() == a0.len());
+    assert!(sums0.len() >= N && sums1.len() >= N);
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: simd() names AVX2 only where the processor has it and FMA; lengths asserted.
+        Simd::Avx2 => unsafe { x86::pair_avx2::<N>(a0, a1, b, sums0, sums1) },
+        _ => {
+            dots_portable::<N>(a0, b, sums0);
+            dots_portable::<N>(a1, b, sums1);
+        }
+    }
+}
+
 /// Computes the first offsets of `sums` in one pass over `a` (as many as the instruction set
 /// keeps in registers: 16 of AVX-512's 32, 9 of AVX2's 16) and says how many.
 fn group(level: Simd, a: &[f32], b: &[f32], sums: &mut [f64]) -> usize {
@@ -136,18 +209,9 @@ mod x86 {
                 *acc = _mm256_fmadd_ps(va, vb, *acc);
             }
         }
-        let left = (a.len() - body) as i32;
+        let left = a.len() - body;
         if left > 0 {
-            let mask = _mm256_setr_epi32(
-                -1,
-                -i32::from(left > 1),
-                -i32::from(left > 2),
-                -i32::from(left > 3),
-                -i32::from(left > 4),
-                -i32::from(left > 5),
-                -i32::from(left > 6),
-                0,
-            );
+            let mask = tail_mask(left);
             // SAFETY: lanes under the mask lie below a.len() in `a` and below a.len() + n ≤
             // b.len() in `b`; masked-off lanes are not read.
             let va = unsafe { _mm256_maskload_ps(pa.add(body), mask) };
@@ -157,13 +221,73 @@ mod x86 {
             }
         }
         for (sum, acc) in sums.iter_mut().zip(acc) {
-            let low = _mm256_cvtps_pd(_mm256_castps256_ps128(acc));
-            let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(acc));
-            let mut lanes = [0.0f64; 4];
-            // SAFETY: `lanes` holds four f64.
-            unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(low, high)) };
-            *sum = lanes.iter().sum();
+            *sum = lanes_sum(acc);
         }
+    }
+
+    /// [`dots_avx2`] for two rows of `a` against one `b`: each load of `b` feeds both rows'
+    /// accumulators. Each sum is summed in the same lanes and order as `dots_avx2`'s.
+    ///
+    /// Safety: the processor has AVX2 and FMA; `a1.len() == a0.len()`,
+    /// `b.len() + 1 ≥ a0.len() + N`, both `sums` at least `N` long.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pair_avx2<const N: usize>(
+        a0: &[f32],
+        a1: &[f32],
+        b: &[f32],
+        sums0: &mut [f64],
+        sums1: &mut [f64],
+    ) {
+        let (p0, p1, pb) = (a0.as_ptr(), a1.as_ptr(), b.as_ptr());
+        let mut acc0 = [_mm256_setzero_ps(); N];
+        let mut acc1 = [_mm256_setzero_ps(); N];
+        let body = a0.len() / 8 * 8;
+        for x in (0..body).step_by(8) {
+            // SAFETY: x + 8 ≤ a0.len() = a1.len(), and x + n + 8 ≤ a0.len() + N - 1 ≤ b.len().
+            let (v0, v1) = unsafe { (_mm256_loadu_ps(p0.add(x)), _mm256_loadu_ps(p1.add(x))) };
+            for n in 0..N {
+                let vb = unsafe { _mm256_loadu_ps(pb.add(x + n)) };
+                acc0[n] = _mm256_fmadd_ps(v0, vb, acc0[n]);
+                acc1[n] = _mm256_fmadd_ps(v1, vb, acc1[n]);
+            }
+        }
+        let left = a0.len() - body;
+        if left > 0 {
+            let mask = tail_mask(left);
+            // SAFETY: as in dots_avx2, for both rows.
+            let (v0, v1) = unsafe {
+                (
+                    _mm256_maskload_ps(p0.add(body), mask),
+                    _mm256_maskload_ps(p1.add(body), mask),
+                )
+            };
+            for n in 0..N {
+                let vb = unsafe { _mm256_maskload_ps(pb.add(body + n), mask) };
+                acc0[n] = _mm256_fmadd_ps(v0, vb, acc0[n]);
+                acc1[n] = _mm256_fmadd_ps(v1, vb, acc1[n]);
+            }
+        }
+        for (sum, acc) in sums0.iter_mut().zip(acc0).chain(sums1.iter_mut().zip(acc1)) {
+            *sum = lanes_sum(acc);
+        }
+    }
+
+    /// A load mask of the first `left` (1 to 7) lanes.
+    #[target_feature(enable = "avx2")]
+    fn tail_mask(left: usize) -> __m256i {
+        let lane = |k: usize| -i32::from(left > k);
+        _mm256_setr_epi32(-1, lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), 0)
+    }
+
+    /// The eight f32 lanes of `acc` summed in f64: the halves added pairwise, then in order.
+    #[target_feature(enable = "avx2")]
+    fn lanes_sum(acc: __m256) -> f64 {
+        let low = _mm256_cvtps_pd(_mm256_castps256_ps128(acc));
+        let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(acc));
+        let mut lanes = [0.0f64; 4];
+        // SAFETY: `lanes` holds four f64.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(low, high)) };
+        lanes.iter().sum()
     }
 }
 
@@ -192,6 +316,26 @@ mod tests {
                         "{len} {offsets} {n}: {g} vs {want}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_of_rows_give_each_rows_own_sums_bit_for_bit() {
+        let values = |n: usize, seed: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * 7919 + seed * 104729) % 1013) as f32 / 1013.0 - 0.5)
+                .collect()
+        };
+        for len in [0, 1, 5, 8, 13, 16, 23, 64, 101] {
+            for offsets in [1, 4, 6, 7, 9, 12, 17] {
+                let (a0, a1, b) = (values(len, 1), values(len, 3), values(len + offsets - 1, 2));
+                let (mut got0, mut got1) = (vec![f64::NAN; offsets], vec![f64::NAN; offsets]);
+                shifted_dots_pair(&a0, &a1, &b, &mut got0, &mut got1);
+                let (mut want0, mut want1) = (vec![0.0; offsets], vec![0.0; offsets]);
+                shifted_dots(&a0, &b, &mut want0);
+                shifted_dots(&a1, &b, &mut want1);
+                assert_eq!((got0, got1), (want0, want1), "{len} {offsets}");
             }
         }
     }
