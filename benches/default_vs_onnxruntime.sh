@@ -31,6 +31,6 @@ for ((i = 0; i < reps; i++)); do
 done
 ort=$(python3 benches/onnxruntime_network.py multistyle26 "${w}x$h" "$reps" "$threads")
 ort_s=$(echo "$ort" | sed -E 's/.*best of [0-9]+: ([0-9.]+) s.*/\1/')
-echo "bigstyle $(git rev-parse --short HEAD) default run (exact, TIFF in and out, whole process): ${w}x$h, best of $reps: $best s"
+echo "bigstyle $build default run (exact, TIFF in and out, whole process): ${w}x$h, best of $reps: $best s"
 echo "$ort"
 python3 -c "print(f'ratio onnxruntime network / bigstyle whole run: {$ort_s / $best:.2f}x')"

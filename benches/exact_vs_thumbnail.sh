@@ -34,7 +34,7 @@ run() { # name, flags...
     read -r wall rss < "$work/time.txt"
     echo "$name $wall $rss $peak"
 }
-echo "bigstyle $(git rev-parse --short HEAD), ${n}x$n, --mem-budget 1GiB, $(nproc) threads"
+echo "bigstyle $build, ${n}x$n, --mem-budget 1GiB, $(nproc) threads"
 printf '%-6s %-10s %9s %10s %12s %s\n' round run wall_s peak_MiB scratch_MiB vs_thumbnail
 ratios=""
 for round in $(seq "$rounds"); do
