@@ -170,21 +170,21 @@ impl<'a> FirstLayerMoments<'a> {
         let tables: Vec<Vec<(usize, Vec<f64>)>> = rows
             .par_chunks(run)
             .map(|rows| {
-                let mut tables = RunTables::default();
+                let mut run = RunTables::new(&products);
                 let mut rest = rows;
                 while let [(rc0, ly0), (rc1, ly1), more @ ..] = rest {
                     if *ly1 != ly0 + 1 {
                         break;
                     }
-                    let slots = (tables.slot(*rc0, &products), tables.slot(*rc1, &products));
-                    products.add_pair(*ly0, slots, &mut tables.0);
+                    let slots = (run.slot(*rc0, &products), run.slot(*rc1, &products));
+                    products.add_pair(*ly0, slots, &mut run);
                     rest = more;
                 }
                 for &(rc, ly) in rest {
-                    let slot = tables.slot(rc, &products);
-                    products.add_row(ly, &mut tables.0[slot].1);
+                    let slot = run.slot(rc, &products);
+                    products.add_row(ly, slot, &mut run);
                 }
-                tables.0
+                run.tables
             })
             .collect();
         for (rc, table) in tables.into_iter().flatten() {
@@ -294,18 +294,29 @@ impl<'a> FirstLayerMoments<'a> {
     }
 }
 
-/// The tables of one run of rows: one per row class met, `[pair][offset][column class]`.
-#[derive(Default)]
-struct RunTables(Vec<(usize, Vec<f64>)>);
+/// What one run of rows adds to: a table per row class met, `[pair][offset][column class]`,
+/// and room for the sums of one row offset of two rows.
+struct RunTables {
+    tables: Vec<(usize, Vec<f64>)>,
+    sums: (Vec<f64>, Vec<f64>),
+}
 
 impl RunTables {
+    fn new(products: &RowProducts) -> Self {
+        let room = products.groups.iter().map(|g| g.count).max().unwrap_or(0);
+        Self {
+            tables: Vec::new(),
+            sums: (vec![0.0; room], vec![0.0; room]),
+        }
+    }
+
     /// The index of row class `rc`'s table, added if new.
     fn slot(&mut self, rc: usize, products: &RowProducts) -> usize {
-        match self.0.iter().position(|t| t.0 == rc) {
+        match self.tables.iter().position(|t| t.0 == rc) {
             Some(slot) => slot,
             None => {
-                self.0.push((rc, vec![0.0; products.table_len()]));
-                self.0.len() - 1
+                self.tables.push((rc, vec![0.0; products.table_len()]));
+                self.tables.len() - 1
             }
         }
     }
@@ -323,84 +334,111 @@ struct RowProducts<'a> {
 }
 
 impl RowProducts<'_> {
-    /// Room for the sums of one row offset: `4r + 1` column offsets.
-    fn sums(&self) -> Vec<f64> {
-        vec![0.0; self.groups.iter().map(|g| g.count).max().unwrap_or(0)]
-    }
-
     fn table_len(&self) -> usize {
         self.ci * self.ci * self.offsets * self.k
     }
 
-    /// Adds row `ly`'s products at every pair and offset to `table`.
-    fn add_row(&self, ly: usize, table: &mut [f64]) {
-        let mut sums = self.sums();
+    /// Adds row `ly`'s products at every pair and offset to the table at `slot`.
+    fn add_row(&self, ly: usize, slot: usize, run: &mut RunTables) {
+        let RunTables { tables, sums } = run;
         for pair in 0..self.ci * self.ci {
             let a_row = self.local.row(pair / self.ci, ly);
             for group in &self.groups {
                 let b_row = self.local.row(pair % self.ci, ly + group.dy);
-                for &(cc, a, b) in self.columns {
-                    let sums = &mut sums[..group.count];
-                    shifted_dots(
-                        &a_row[a..b],
-                        &b_row[(a as i64 + group.dx0) as usize..],
-                        sums,
-                    );
-                    self.add_sums(table, pair, group, cc, sums);
-                }
+                self.add_one(
+                    pair,
+                    (a_row, b_row),
+                    group,
+                    &mut tables[slot].1,
+                    &mut sums.0,
+                );
             }
         }
     }
 
     /// Adds the products of rows `ly` and `ly + 1` to the tables at `slots`: the row `ly + d`
     /// below them is row offset `d` for the first and `d - 1` for the second, so both are
-    /// summed in one pass over it, over the column offsets either needs. Each table receives
-    /// the same sums, in the same order, as from [`RowProducts::add_row`] on each row.
-    fn add_pair(
-        &self,
-        ly: usize,
-        (slot0, slot1): (usize, usize),
-        tables: &mut [(usize, Vec<f64>)],
-    ) {
-        let (mut sums0, mut sums1) = (self.sums(), self.sums());
+    /// summed in one pass over it. Each table receives the same sums, in the same order, as
+    /// from [`RowProducts::add_row`] on each row.
+    fn add_pair(&self, ly: usize, slots: (usize, usize), run: &mut RunTables) {
         for pair in 0..self.ci * self.ci {
             let (c, c2) = (pair / self.ci, pair % self.ci);
-            let (a0, a1) = (self.local.row(c, ly), self.local.row(c, ly + 1));
+            let rows = (self.local.row(c, ly), self.local.row(c, ly + 1));
             for d in 0..=self.groups.len() {
                 let b_row = self.local.row(c2, ly + d);
-                let (g0, g1) = (
+                let RunTables { tables, sums } = &mut *run;
+                match (
                     self.groups.get(d),
                     d.checked_sub(1).map(|e| &self.groups[e]),
-                );
-                for &(cc, a, b) in self.columns {
-                    match (g0, g1) {
-                        (Some(g0), Some(g1)) => {
-                            let dx0 = g0.dx0.min(g1.dx0);
-                            let end = (g0.dx0 + g0.count as i64).max(g1.dx0 + g1.count as i64);
-                            let count = (end - dx0) as usize;
-                            shifted_dots_pair(
-                                &a0[a..b],
-                                &a1[a..b],
-                                &b_row[(a as i64 + dx0) as usize..],
-                                &mut sums0[..count],
-                                &mut sums1[..count],
-                            );
-                            let (from0, from1) = ((g0.dx0 - dx0) as usize, (g1.dx0 - dx0) as usize);
-                            let s0 = &sums0[from0..from0 + g0.count];
-                            let s1 = &sums1[from1..from1 + g1.count];
-                            self.add_sums(&mut tables[slot0].1, pair, g0, cc, s0);
-                            self.add_sums(&mut tables[slot1].1, pair, g1, cc, s1);
-                        }
-                        (Some(g), None) | (None, Some(g)) => {
-                            let (row, slot) = if d == 0 { (a0, slot0) } else { (a1, slot1) };
-                            let sums = &mut sums0[..g.count];
-                            shifted_dots(&row[a..b], &b_row[(a as i64 + g.dx0) as usize..], sums);
-                            self.add_sums(&mut tables[slot].1, pair, g, cc, sums);
-                        }
-                        (None, None) => {}
+                ) {
+                    (Some(g0), Some(g1)) => self.add_both(pair, rows, b_row, (g0, g1), slots, run),
+                    (Some(g), None) => {
+                        let table = &mut tables[slots.0].1;
+                        self.add_one(pair, (rows.0, b_row), g, table, &mut sums.0);
                     }
+                    (None, Some(g)) => {
+                        let table = &mut tables[slots.1].1;
+                        self.add_one(pair, (rows.1, b_row), g, table, &mut sums.0);
+                    }
+                    (None, None) => {}
                 }
             }
+        }
+    }
+
+    /// Adds the products of `a_row` with `b_row` at the column offsets of `group`, over every
+    /// column run, to `table`.
+    fn add_one(
+        &self,
+        pair: usize,
+        (a_row, b_row): (&[f32], &[f32]),
+        group: &RowOffsets,
+        table: &mut [f64],
+        sums: &mut [f64],
+    ) {
+        let sums = &mut sums[..group.count];
+        for &(cc, a, b) in self.columns {
+            let start = (a as i64 + group.dx0) as usize;
+            shifted_dots(&a_row[a..b], &b_row[start..], sums);
+            self.add_sums(table, pair, group, cc, sums);
+        }
+    }
+
+    /// [`RowProducts::add_one`] for two rows against one `b_row` at once, the first at the
+    /// offsets of `groups.0`, the second at those of `groups.1`: both are summed over the
+    /// column offsets either needs, and each table at `slots` takes its own.
+    fn add_both(
+        &self,
+        pair: usize,
+        (a0, a1): (&[f32], &[f32]),
+        b_row: &[f32],
+        (g0, g1): (&RowOffsets, &RowOffsets),
+        (slot0, slot1): (usize, usize),
+        run: &mut RunTables,
+    ) {
+        let dx0 = g0.dx0.min(g1.dx0);
+        let end = (g0.dx0 + g0.count as i64).max(g1.dx0 + g1.count as i64);
+        let count = (end - dx0) as usize;
+        let (from0, from1) = ((g0.dx0 - dx0) as usize, (g1.dx0 - dx0) as usize);
+        let RunTables { tables, sums } = run;
+        for &(cc, a, b) in self.columns {
+            let start = (a as i64 + dx0) as usize;
+            let (s0, s1) = (&mut sums.0[..count], &mut sums.1[..count]);
+            shifted_dots_pair(&a0[a..b], &a1[a..b], &b_row[start..], s0, s1);
+            self.add_sums(
+                &mut tables[slot0].1,
+                pair,
+                g0,
+                cc,
+                &s0[from0..from0 + g0.count],
+            );
+            self.add_sums(
+                &mut tables[slot1].1,
+                pair,
+                g1,
+                cc,
+                &s1[from1..from1 + g1.count],
+            );
         }
     }
 
