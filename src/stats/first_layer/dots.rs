@@ -38,26 +38,22 @@ pub(super) fn shifted_dots_pair(
         b.len() + 1 >= a0.len() + sums0.len(),
         "b too short for the offsets"
     );
-    let level = simd();
-    if level != Simd::Avx2 {
-        shifted_dots(a0, b, sums0);
-        shifted_dots(a1, b, sums1);
+    #[cfg(target_arch = "x86_64")]
+    if simd() == Simd::Avx2 {
+        let mut n = 0;
+        while n < sums0.len() {
+            n += pair_group((a0, a1), &b[n..], (&mut sums0[n..], &mut sums1[n..]));
+        }
         return;
     }
-    let mut n = 0;
-    while n < sums0.len() {
-        n += pair_group(level, (a0, a1), &b[n..], (&mut sums0[n..], &mut sums1[n..]));
-    }
+    shifted_dots(a0, b, sums0);
+    shifted_dots(a1, b, sums1);
 }
 
 /// Computes the first offsets of both rows' sums in one pass (six offsets, twelve of AVX2's
 /// sixteen registers) and says how many.
-fn pair_group(
-    level: Simd,
-    a: (&[f32], &[f32]),
-    b: &[f32],
-    sums: (&mut [f64], &mut [f64]),
-) -> usize {
+#[cfg(target_arch = "x86_64")]
+fn pair_group(a: (&[f32], &[f32]), b: &[f32], sums: (&mut [f64], &mut [f64])) -> usize {
     let size = [6, 5, 4, 3, 2, 1]
         .into_iter()
         .find(|&g| g <= sums.0.len())
@@ -65,8 +61,8 @@ fn pair_group(
     macro_rules! run {
         ($($n:literal),*) => {
             match size {
-                $($n => pair_kernel::<$n>(level, a, b, sums),)*
-                _ => pair_kernel::<1>(level, a, b, sums),
+                $($n => pair_kernel::<$n>(a, b, sums),)*
+                _ => pair_kernel::<1>(a, b, sums),
             }
         };
     }
@@ -74,23 +70,18 @@ fn pair_group(
     size
 }
 
+/// The AVX2 pair kernel for `N` offsets, after checking the lengths it relies on.
+#[cfg(target_arch = "x86_64")]
 fn pair_kernel<const N: usize>(
-    level: Simd,
     (a0, a1): (&[f32], &[f32]),
     b: &[f32],
     (sums0, sums1): (&mut [f64], &mut [f64]),
 ) {
     assert!(b.len() + 1 >= a0.len() + N && a1.len() == a0.len());
     assert!(sums0.len() >= N && sums1.len() >= N);
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: simd() names AVX2 only where the processor has it and FMA; lengths asserted.
-        Simd::Avx2 => unsafe { x86::pair_avx2::<N>(a0, a1, b, sums0, sums1) },
-        _ => {
-            dots_portable::<N>(a0, b, sums0);
-            dots_portable::<N>(a1, b, sums1);
-        }
-    }
+    // SAFETY: only shifted_dots_pair calls this, where simd() named AVX2, which it names only
+    // where the processor has AVX2 and FMA; lengths asserted.
+    unsafe { x86::pair_avx2::<N>(a0, a1, b, sums0, sums1) }
 }
 
 /// Computes the first offsets of `sums` in one pass over `a` (as many as the instruction set
