@@ -12,6 +12,10 @@ pub fn deinterleave(values: &[f32], rows: &mut [&mut [f32]]) {
         values.len() >= width * channels,
         "too few interleaved values"
     );
+    assert!(
+        rows.iter().all(|r| r.len() == width),
+        "rows of unequal widths"
+    );
     let done = deinterleave_in_blocks(values, rows);
     for x in done..width {
         for (c, row) in rows.iter_mut().enumerate() {
@@ -27,6 +31,10 @@ pub fn interleave(rows: &[&[f32]], values: &mut [f32]) {
     assert!(
         values.len() >= width * channels,
         "too little room for the values"
+    );
+    assert!(
+        rows.iter().all(|r| r.len() == width),
+        "rows of unequal widths"
     );
     let done = interleave_in_blocks(rows, values);
     for x in done..width {
@@ -71,71 +79,100 @@ mod x86 {
     /// Every whole 8 × 8 block of `deinterleave` when the processor has AVX and the channel
     /// count is a multiple of eight; the pixels covered.
     pub(super) fn deinterleave_blocks(values: &[f32], rows: &mut [&mut [f32]]) -> usize {
-        let width = rows.first().map_or(0, |r| r.len());
-        for_each_block(width, rows.len(), |x0, c0| {
-            // SAFETY: `for_each_block` calls this only where the processor has AVX; the block
-            // lies inside `values` (asserted by the caller) and the rows (indexed inside).
-            unsafe { deinterleave_block(values, rows, x0, c0) }
-        })
-    }
-
-    /// Every whole 8 × 8 block of `interleave`, as in `deinterleave_blocks`.
-    pub(super) fn interleave_blocks(rows: &[&[f32]], values: &mut [f32]) -> usize {
-        let width = rows.first().map_or(0, |r| r.len());
-        for_each_block(width, rows.len(), |x0, c0| {
-            // SAFETY: as in `deinterleave_blocks`.
-            unsafe { interleave_block(rows, values, x0, c0) }
-        })
-    }
-
-    /// Runs `block(x0, c0)` over every whole 8 × 8 block when the processor has AVX and
-    /// `channels` is a multiple of eight; says how many pixels that covered.
-    fn for_each_block(width: usize, channels: usize, mut block: impl FnMut(usize, usize)) -> usize {
-        if channels == 0 || !channels.is_multiple_of(8) || !is_x86_feature_detected!("avx") {
-            return 0;
-        }
-        let whole = width / 8 * 8;
-        for x0 in (0..whole).step_by(8) {
-            for c0 in (0..channels).step_by(8) {
-                block(x0, c0);
+        let channels = rows.len();
+        let whole = whole_blocks(rows.first().map_or(0, |r| r.len()), channels);
+        if whole > 0 {
+            for (g, group) in rows.chunks_exact_mut(8).enumerate() {
+                let Ok(rows) = <&mut [&mut [f32]; 8]>::try_from(group) else {
+                    unreachable!("chunks of eight")
+                };
+                // SAFETY: `whole_blocks` found AVX; `values` holds `width × channels` values
+                // and every row `width ≥ whole` values (both asserted by the caller).
+                unsafe { deinterleave_group(values, rows, channels, g * 8, whole) };
             }
         }
         whole
     }
 
-    /// Pixels `x0..x0 + 8`, channels `c0..c0 + 8` of interleaved `values` into the rows.
-    ///
-    /// Safety: the processor has AVX.
-    #[target_feature(enable = "avx")]
-    unsafe fn deinterleave_block(values: &[f32], rows: &mut [&mut [f32]], x0: usize, c0: usize) {
+    /// Every whole 8 × 8 block of `interleave`, as in `deinterleave_blocks`.
+    pub(super) fn interleave_blocks(rows: &[&[f32]], values: &mut [f32]) -> usize {
         let channels = rows.len();
-        let pixels: [__m256; 8] = std::array::from_fn(|i| {
-            let at = &values[(x0 + i) * channels + c0..][..8];
-            // SAFETY: `at` holds eight f32.
-            unsafe { _mm256_loadu_ps(at.as_ptr()) }
-        });
-        for (o, column) in transpose(pixels).into_iter().enumerate() {
-            let dst = &mut rows[c0 + o][x0..x0 + 8];
-            // SAFETY: `dst` holds eight f32.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), column) };
+        let whole = whole_blocks(rows.first().map_or(0, |r| r.len()), channels);
+        if whole > 0 {
+            for (g, group) in rows.chunks_exact(8).enumerate() {
+                let Ok(rows) = <&[&[f32]; 8]>::try_from(group) else {
+                    unreachable!("chunks of eight")
+                };
+                // SAFETY: as in `deinterleave_blocks`.
+                unsafe { interleave_group(rows, values, channels, g * 8, whole) };
+            }
+        }
+        whole
+    }
+
+    /// The pixels that whole 8 × 8 blocks cover: `width` rounded down to eight when the
+    /// processor has AVX and `channels` is a multiple of eight, none otherwise.
+    fn whole_blocks(width: usize, channels: usize) -> usize {
+        if channels == 0 || !channels.is_multiple_of(8) || !is_x86_feature_detected!("avx") {
+            return 0;
+        }
+        width / 8 * 8
+    }
+
+    /// Channels `c0..c0 + 8` of the first `whole` pixels of interleaved `values` (`channels`
+    /// per pixel) into their eight rows, one 8 × 8 block per step. The whole loop is one AVX
+    /// function, so that the transpose stays in registers (a call per block took twice as
+    /// long).
+    ///
+    /// Safety: the processor has AVX; `values` holds `whole × channels` values, every row
+    /// `whole`, `whole` is a multiple of eight and `c0 + 8 ≤ channels`.
+    #[target_feature(enable = "avx")]
+    unsafe fn deinterleave_group(
+        values: &[f32],
+        rows: &mut [&mut [f32]; 8],
+        channels: usize,
+        c0: usize,
+        whole: usize,
+    ) {
+        debug_assert!(values.len() >= whole * channels && c0 + 8 <= channels);
+        let dst: [*mut f32; 8] = std::array::from_fn(|o| rows[o].as_mut_ptr());
+        for x0 in (0..whole).step_by(8) {
+            // SAFETY: pixel `x0 + i`'s channels `c0..c0 + 8` lie inside `values`, and pixels
+            // `x0..x0 + 8` inside every row (the function's contract).
+            unsafe {
+                let src = values.as_ptr().add(x0 * channels + c0);
+                let pixels: [__m256; 8] =
+                    std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * channels)));
+                for (o, column) in transpose(pixels).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst[o].add(x0), column);
+                }
+            }
         }
     }
 
-    /// Rows `c0..c0 + 8`, pixels `x0..x0 + 8` into interleaved `values`.
+    /// Rows `c0..c0 + 8`, pixels `0..whole`, into interleaved `values`, as in
+    /// `deinterleave_group`.
     ///
-    /// Safety: the processor has AVX.
+    /// Safety: as for `deinterleave_group`.
     #[target_feature(enable = "avx")]
-    unsafe fn interleave_block(rows: &[&[f32]], values: &mut [f32], x0: usize, c0: usize) {
-        let channels = rows.len();
-        let lines: [__m256; 8] = std::array::from_fn(|i| {
-            let at = &rows[c0 + i][x0..x0 + 8];
-            // SAFETY: `at` holds eight f32.
-            unsafe { _mm256_loadu_ps(at.as_ptr()) }
-        });
-        for (x, pixel) in transpose(lines).into_iter().enumerate() {
-            let dst = &mut values[(x0 + x) * channels + c0..][..8];
-            // SAFETY: `dst` holds eight f32.
-            unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), pixel) };
+    unsafe fn interleave_group(
+        rows: &[&[f32]; 8],
+        values: &mut [f32],
+        channels: usize,
+        c0: usize,
+        whole: usize,
+    ) {
+        debug_assert!(values.len() >= whole * channels && c0 + 8 <= channels);
+        let src: [*const f32; 8] = std::array::from_fn(|o| rows[o].as_ptr());
+        for x0 in (0..whole).step_by(8) {
+            // SAFETY: as in `deinterleave_group`.
+            unsafe {
+                let lines: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src[i].add(x0)));
+                let dst = values.as_mut_ptr().add(x0 * channels + c0);
+                for (x, pixel) in transpose(lines).into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add(x * channels), pixel);
+                }
+            }
         }
     }
 
