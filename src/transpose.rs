@@ -83,12 +83,9 @@ mod x86 {
         let whole = whole_blocks(rows.first().map_or(0, |r| r.len()), channels);
         if whole > 0 {
             for (g, group) in rows.chunks_exact_mut(8).enumerate() {
-                let Ok(rows) = <&mut [&mut [f32]; 8]>::try_from(group) else {
-                    unreachable!("chunks of eight")
-                };
                 // SAFETY: `whole_blocks` found AVX; `values` holds `width × channels` values
                 // and every row `width ≥ whole` values (both asserted by the caller).
-                unsafe { deinterleave_group(values, rows, channels, g * 8, whole) };
+                unsafe { deinterleave_group(values, group, channels, g * 8, whole) };
             }
         }
         whole
@@ -100,11 +97,8 @@ mod x86 {
         let whole = whole_blocks(rows.first().map_or(0, |r| r.len()), channels);
         if whole > 0 {
             for (g, group) in rows.chunks_exact(8).enumerate() {
-                let Ok(rows) = <&[&[f32]; 8]>::try_from(group) else {
-                    unreachable!("chunks of eight")
-                };
                 // SAFETY: as in `deinterleave_blocks`.
-                unsafe { interleave_group(rows, values, channels, g * 8, whole) };
+                unsafe { interleave_group(group, values, channels, g * 8, whole) };
             }
         }
         whole
@@ -120,7 +114,7 @@ mod x86 {
     }
 
     /// Channels `c0..c0 + 8` of the first `whole` pixels of interleaved `values` (`channels`
-    /// per pixel) into their eight rows, one 8 × 8 block per step. The whole loop is one AVX
+    /// per pixel) into their eight `rows`, one 8 × 8 block per step. The whole loop is one AVX
     /// function, so that the transpose stays in registers (a call per block took twice as
     /// long).
     ///
@@ -129,7 +123,7 @@ mod x86 {
     #[target_feature(enable = "avx")]
     unsafe fn deinterleave_group(
         values: &[f32],
-        rows: &mut [&mut [f32]; 8],
+        rows: &mut [&mut [f32]],
         channels: usize,
         c0: usize,
         whole: usize,
@@ -156,7 +150,7 @@ mod x86 {
     /// Safety: as for `deinterleave_group`.
     #[target_feature(enable = "avx")]
     unsafe fn interleave_group(
-        rows: &[&[f32]; 8],
+        rows: &[&[f32]],
         values: &mut [f32],
         channels: usize,
         c0: usize,
