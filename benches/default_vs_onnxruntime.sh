@@ -13,9 +13,16 @@ h=${2:-$w}
 reps=${3:-3}
 work=${4:-$(mktemp -d)}
 threads=$(nproc)
-# shellcheck disable=SC2086
-cargo build --release -q ${BIGSTYLE_CARGO_FLAGS:-}
-bin=$PWD/target/release/bigstyle
+# BIGSTYLE_BIN measures another build the same way (as benches/photo_setup.sh).
+if [ -n "${BIGSTYLE_BIN:-}" ]; then
+    bin=$BIGSTYLE_BIN
+    build="$bin"
+else
+    # shellcheck disable=SC2086
+    cargo build --release -q ${BIGSTYLE_CARGO_FLAGS:-}
+    bin=$PWD/target/release/bigstyle
+    build=$(git rev-parse --short HEAD)
+fi
 photo="$work/photo${w}x$h.tif"
 if [ ! -f "$photo" ]; then
     square="$work/photo$((w > h ? w : h)).tif"
