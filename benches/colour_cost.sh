@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
 rounds=${2:-2}
-cargo build --release -q
-bin=target/release/bigstyle
+# shellcheck source=benches/binary_setup.sh
+. benches/binary_setup.sh
 srgb="$work/photo2048.tif"
 [ -f "$srgb" ] || python3 benches/make_photo_tiff.py 2048 "$srgb"
 python3 - "$srgb" "$work" <<'PY'

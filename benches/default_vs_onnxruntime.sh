@@ -13,16 +13,8 @@ h=${2:-$w}
 reps=${3:-3}
 work=${4:-$(mktemp -d)}
 threads=$(nproc)
-# BIGSTYLE_BIN measures another build the same way (as benches/photo_setup.sh).
-if [ -n "${BIGSTYLE_BIN:-}" ]; then
-    bin=$BIGSTYLE_BIN
-    build="$bin"
-else
-    # shellcheck disable=SC2086
-    cargo build --release -q ${BIGSTYLE_CARGO_FLAGS:-}
-    bin=$PWD/target/release/bigstyle
-    build=$(git rev-parse --short HEAD)
-fi
+# shellcheck source=benches/binary_setup.sh
+. benches/binary_setup.sh
 photo="$work/photo${w}x$h.tif"
 if [ ! -f "$photo" ]; then
     square="$work/photo$((w > h ? w : h)).tif"

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
 quick=${2:-}
 model=${BIGSTYLE_ONNX:-../shared/models/multistyle26.onnx}
-cargo build --release -q
-bin=target/release/bigstyle
+# shellcheck source=benches/binary_setup.sh
+. benches/binary_setup.sh
 
 input() { # size -> path of a photo-mosaic TIFF of that size
     local f="$work/photo$1.tif"
